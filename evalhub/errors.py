@@ -1,0 +1,5 @@
+"""The one error type for user mistakes. Its message names the fix; the CLI prints it on one line, exit 2."""
+
+
+class UserError(Exception):
+    """Bad input or usage: the message says what to do instead."""

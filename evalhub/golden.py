@@ -1,0 +1,62 @@
+"""Load and validate a golden set: JSONL, one item a line, checked whole before anything is spent."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from evalhub.errors import UserError
+from evalhub.records import GoldenItem
+
+REQUIRED = ("id", "instruction", "output")
+KNOWN = {"id", "instruction", "input", "output", "tags"}
+
+
+def load_golden(path: Path | str) -> list[GoldenItem]:
+    """Read a golden set, or raise UserError naming file:line and the fix.
+
+    A UTF-8 BOM and CRLF line ends are accepted; bad JSON, missing or empty fields, unknown fields,
+    duplicate ids and invalid UTF-8 are not.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such golden set file; pass a JSONL file with id/instruction/output per line")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise UserError(f"{path}:{line}: invalid UTF-8; save the file as UTF-8") from None
+    items: list[GoldenItem] = []
+    seen: dict[str, int] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise UserError(f"{where}: bad JSON ({error.msg}); write one JSON object per line") from None
+        if not isinstance(row, dict):
+            raise UserError(f"{where}: expected a JSON object with id, instruction and output")
+        for key in REQUIRED:
+            value = row.get(key)
+            if not isinstance(value, (str, int)) or not str(value).strip():
+                raise UserError(f"{where}: missing or empty field {key!r}; every item needs id, instruction and output")
+        unknown = set(row) - KNOWN
+        if unknown:
+            raise UserError(f"{where}: unknown field(s) {sorted(unknown)}; allowed: {sorted(KNOWN)}")
+        if "input" in row and not isinstance(row["input"], str):
+            raise UserError(f"{where}: field 'input' must be a string")
+        tags = row.get("tags", [])
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise UserError(f"{where}: field 'tags' must be a list of strings")
+        item_id = str(row["id"])
+        if item_id in seen:
+            raise UserError(f"{where}: duplicate id {item_id!r} (first on line {seen[item_id]}); ids must be unique")
+        seen[item_id] = number
+        items.append(GoldenItem(id=item_id, instruction=row["instruction"], output=row["output"],
+                                input=row.get("input", ""), tags=tuple(tags)))
+    if not items:
+        raise UserError(f"{path}: the golden set is empty; add one JSON object per line")
+    return items

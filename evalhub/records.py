@@ -1,0 +1,80 @@
+"""Typed records that flow between stages. Everything is matched by id, never by position."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class GoldenItem:
+    """One prompt / ideal-answer pair of a golden set."""
+
+    id: str
+    instruction: str
+    output: str
+    input: str = ""
+    tags: tuple[str, ...] = ()
+
+    @property
+    def prompt(self) -> str:
+        """The user message: the instruction, then the input after a blank line when there is one."""
+        return f"{self.instruction}\n\n{self.input}" if self.input else self.instruction
+
+
+@dataclass(frozen=True)
+class DecodingSettings:
+    """How answers are sampled; stored with every generation. Greedy by default for comparisons."""
+
+    temperature: float = 0.0
+    top_p: float = 1.0
+    max_new_tokens: int = 64
+    stop: tuple[str, ...] = ()
+    seed: int = 0
+    chat_template: bool = True
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One model's answer to one item; `status` is 'ok' or 'failed' (with a reason)."""
+
+    item_id: str
+    prompt: str
+    output: str | None
+    status: str = "ok"
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """What a run compared: a base model, a LoRA adapter on it, a full model, or a served name."""
+
+    model_id: str
+    kind: str
+    path: str
+    base_path: str | None = None
+    adapter_hash: str | None = None
+    base_hash: str | None = None
+
+
+@dataclass
+class RunRecord:
+    """Everything one run writes to the store, in one transaction."""
+
+    run_id: str
+    kind: str
+    created_at: str
+    base: ModelRef
+    tuned: ModelRef
+    config: dict
+    summary: dict
+    judge: str | None = None
+    golden: list[str] = field(default_factory=list)
+    # rows: (role, golden_file, settings dict, Generation)
+    generations: list[tuple[str, str, dict, Generation]] = field(default_factory=list)
+    # rows: dicts with golden_file, item_id, tuned_position, judge, raw_reply, status, verdict, reason
+    judgments: list[dict] = field(default_factory=list)
+    # rows: (stage, name, value, detail dict or None)
+    metrics: list[tuple[str, str, float | None, dict | None]] = field(default_factory=list)

@@ -1,0 +1,193 @@
+"""Build the toy world offline: a BPE tokenizer, a tiny Llama base model, and the data sets around it.
+
+The toy world is evalhub's embedded default and the fixture of every test: real `from_pretrained` folders,
+real safetensors, real chat template, so the same code paths that load a real model load this one.
+The build is deterministic (same seed, same machine: byte-identical tokenizer, identical weights) and is
+cached under a folder keyed by a hash of the seed and this code, so it is paid once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from evalhub.errors import UserError
+from evalhub.toy.world import ToyWorld, make_world
+
+# Bump when the output format changes without a code change in this package (e.g. a new manifest key).
+TOY_FORMAT = 1
+CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}<|{{ message['role'] }}|>\n{{ message['content'] }}</s>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+)
+SPECIAL_TOKENS = ["<pad>", "<s>", "</s>", "<unk>", "<|system|>", "<|user|>", "<|assistant|>"]
+TASK_NAME = "toy_general"
+# head_dim 64: vLLM's CPU attention refuses 16 ("Unsupported CPU attention configuration").
+MODEL_SHAPE = dict(hidden_size=128, intermediate_size=512, num_hidden_layers=2, num_attention_heads=2,
+                   num_key_value_heads=2, head_dim=64, max_position_embeddings=512)
+PRETRAIN_STEPS, BLOCK, BATCH = 300, 128, 16
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("EVALHUB_CACHE", Path.home() / ".cache" / "evalhub")) / "toy"
+
+
+def _content_key(seed: int) -> str:
+    digest = hashlib.sha256(f"seed={seed};format={TOY_FORMAT}".encode())
+    for source in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(source.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def build_toy_world(seed: int = 0, out: Path | None = None, quiet: bool = False) -> Path:
+    """Build (or reuse) the toy world for `seed` and return its folder."""
+    key = _content_key(seed)
+    dest = Path(out) if out else default_cache_dir() / f"seed{seed}-{key}"
+    manifest = dest / "manifest.json"
+    if manifest.exists():
+        if json.loads(manifest.read_text()).get("key") == key:
+            return dest
+        raise UserError(f"{dest} holds a different toy world; choose an empty --out folder or delete it")
+    if dest.exists() and any(dest.iterdir()):
+        raise UserError(f"{dest} is not empty and holds no toy world; choose an empty --out folder")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    # Build beside the destination and rename at the end, so a killed build leaves nothing half-written.
+    staging = Path(tempfile.mkdtemp(prefix=".toy-build-", dir=dest.parent))
+    staging.chmod(0o755)
+    try:
+        world = make_world(seed)
+        _write_data(world, staging, dest)
+        tokenizer = _train_tokenizer(world, staging / "base")
+        accuracy = _pretrain_base(world, tokenizer, staging / "base", seed, quiet)
+        _write_json(staging / "manifest.json", {
+            "key": key, "seed": seed, "base": "base", "sft": "data/sft.jsonl", "dpo": "data/dpo.jsonl",
+            "golden": "data/golden.jsonl", "heldout_general": "data/heldout_general.txt",
+            "heldout_domain": "data/heldout_domain.txt", "tasks_path": "tasks", "task_name": TASK_NAME,
+            "base_general_accuracy": round(accuracy, 4),
+        })
+        if dest.exists():
+            dest.rmdir()
+        os.replace(staging, dest)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return dest
+
+
+def _write_json(path: Path, obj) -> None:
+    path.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> None:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+
+
+def _write_data(world: ToyWorld, root: Path, final: Path) -> None:
+    (root / "data").mkdir(parents=True)
+    (root / "tasks").mkdir()
+    _write_jsonl(root / "data" / "sft.jsonl", world.sft_rows)
+    _write_jsonl(root / "data" / "dpo.jsonl", world.dpo_rows)
+    _write_jsonl(root / "data" / "golden.jsonl", world.golden_rows)
+    (root / "data" / "heldout_general.txt").write_text("\n".join(world.heldout_general) + "\n", encoding="utf-8")
+    (root / "data" / "heldout_domain.txt").write_text("\n".join(world.heldout_domain) + "\n", encoding="utf-8")
+    _write_jsonl(root / "tasks" / f"{TASK_NAME}.jsonl", world.general_mc)
+    # lm-eval resolves data_files against the working directory, so the task names its JSONL by the
+    # absolute path it will have once the staging folder is renamed into place.
+    (root / "tasks" / f"{TASK_NAME}.yaml").write_text(
+        f"task: {TASK_NAME}\n"
+        "dataset_path: json\n"
+        "dataset_kwargs:\n"
+        "  data_files:\n"
+        f"    test: {(final.resolve() / 'tasks' / f'{TASK_NAME}.jsonl').as_posix()}\n"
+        "output_type: multiple_choice\n"
+        "test_split: test\n"
+        'doc_to_text: "{{question}}"\n'
+        'doc_to_choice: "{{choices}}"\n'
+        'doc_to_target: "{{answer}}"\n'
+        "metric_list:\n"
+        "  - metric: acc\n    aggregation: mean\n    higher_is_better: true\n"
+        "  - metric: acc_norm\n    aggregation: mean\n    higher_is_better: true\n"
+        "metadata:\n  version: 1.0\n",
+        encoding="utf-8",
+    )
+
+
+def _train_tokenizer(world: ToyWorld, base: Path):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    corpus = world.pretrain_texts + world.heldout_general + [q + " " + a for q, a in world.chat_pretrain]
+    corpus += [r["instruction"] + "\n\n" + r["input"] + "\n" + r["output"] for r in world.sft_rows + world.golden_rows]
+    corpus += world.heldout_domain
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=1024, special_tokens=SPECIAL_TOKENS, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(corpus, trainer)
+    tok.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A <s> $B",
+                                                       special_tokens=[("<s>", tok.token_to_id("<s>"))])
+    hf_tok = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
+                                     unk_token="<unk>", chat_template=CHAT_TEMPLATE, model_max_length=512)
+    hf_tok.save_pretrained(base)
+    return hf_tok
+
+
+def _pretrain_base(world: ToyWorld, tokenizer, base: Path, seed: int, quiet: bool) -> float:
+    """Pretrain the tiny Llama on the general facts; return its multiple-choice accuracy on them."""
+    import torch
+    from tqdm import tqdm
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    config = LlamaConfig(vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
+                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+                         tie_word_embeddings=False, dtype="float32", **MODEL_SHAPE)
+    model = LlamaForCausalLM(config)
+    docs = [tokenizer(t + tokenizer.eos_token, add_special_tokens=True)["input_ids"] for t in world.pretrain_texts]
+    docs += [tokenizer.apply_chat_template([{"role": "user", "content": q}, {"role": "assistant", "content": a}],
+                                           tokenize=True, return_dict=False) for q, a in world.chat_pretrain]
+    docs = [list(d["input_ids"]) if isinstance(d, dict) else list(d) for d in docs]
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=3e-3, total_steps=PRETRAIN_STEPS, pct_start=0.1)
+    model.train()
+    stream: list[int] = []
+    for _ in tqdm(range(PRETRAIN_STEPS), desc="pretraining toy base", disable=quiet, file=sys.stderr):
+        while len(stream) < BLOCK * BATCH:
+            for i in torch.randperm(len(docs), generator=generator).tolist():
+                stream.extend(docs[i])
+        batch = torch.tensor(stream[: BLOCK * BATCH]).view(BATCH, BLOCK)
+        stream = stream[BLOCK * BATCH:]
+        loss = model(input_ids=batch, labels=batch).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad()
+    model.eval()
+    model.generation_config.do_sample = False
+    model.save_pretrained(base, safe_serialization=True)
+    return _multiple_choice_accuracy(model, tokenizer, world.general_mc)
+
+
+def _multiple_choice_accuracy(model, tokenizer, items: list[dict]) -> float:
+    import torch
+
+    correct = 0
+    with torch.no_grad():
+        for item in items:
+            context = tokenizer(item["question"])["input_ids"]
+            scores = []
+            for choice in item["choices"]:
+                ids = tokenizer(item["question"] + " " + choice)["input_ids"]
+                logits = model(input_ids=torch.tensor([ids])).logits[0, :-1].log_softmax(-1)
+                target = torch.tensor(ids[1:])
+                token_logprobs = logits.gather(1, target[:, None])[:, 0]
+                scores.append(token_logprobs[len(context) - 1:].sum().item())
+            correct += int(max(range(len(scores)), key=scores.__getitem__) == item["answer"])
+    return correct / len(items)
