@@ -26,3 +26,14 @@ def toy_world() -> Path:
 @pytest.fixture(scope="session")
 def toy_manifest(toy_world: Path) -> dict:
     return json.loads((toy_world / "manifest.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def toy_adapter(toy_world: Path, toy_manifest: dict) -> Path:
+    """A LoRA adapter trained briefly on the toy domain, cached beside the toy world across sessions."""
+    from trainers.sft import SFTSettings, train_sft
+
+    out = toy_world.parent / f"{toy_world.name}-adapters" / "sft-60"
+    if not (out / "adapter_config.json").exists():
+        train_sft(SFTSettings(base=toy_world / "base", data=toy_world / toy_manifest["sft"], output=out, max_steps=60))
+    return out

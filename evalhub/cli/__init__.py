@@ -9,7 +9,7 @@ import sys
 from evalhub.cli._app import app
 from evalhub.errors import UserError
 
-COMMAND_MODULES = ["toy", "demo"]
+COMMAND_MODULES = ["toy"]
 
 
 def main() -> None:
