@@ -74,7 +74,11 @@ class RunRecord:
     golden: list[str] = field(default_factory=list)
     # rows: (role, golden_file, settings dict, Generation)
     generations: list[tuple[str, str, dict, Generation]] = field(default_factory=list)
-    # rows: dicts with golden_file, item_id, tuned_position, judge, raw_reply, status, verdict, reason
+    # rows: dicts keyed by the columns of the `judgments` table (run_id is filled in)
     judgments: list[dict] = field(default_factory=list)
     # rows: (stage, name, value, detail dict or None)
     metrics: list[tuple[str, str, float | None, dict | None]] = field(default_factory=list)
+    # rows as dicts keyed by the columns of the store tables of the same name (run_id is filled in)
+    perplexity: list[dict] = field(default_factory=list)
+    benchmarks: list[dict] = field(default_factory=list)
+    benchmark_items: list[dict] = field(default_factory=list)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from pathlib import Path
 
 from evalhub.errors import UserError
@@ -17,6 +16,16 @@ def _upsert_model(con, model: ModelRef) -> None:
         "ON CONFLICT (model_id) DO NOTHING",
         [model.model_id, model.kind, model.path, model.base_path, model.adapter_hash, model.base_hash],
     )
+
+
+def _insert_rows(con, table: str, run_id: str, rows: list[dict]) -> None:
+    """Insert dict rows by column name; dict and list values are stored as JSON."""
+    if not rows:
+        return
+    columns = ["run_id", *rows[0]]
+    values = [[run_id, *(json.dumps(v) if isinstance(v, (dict, list)) else v for v in row.values())] for row in rows]
+    placeholders = ", ".join("?" for _ in columns)
+    con.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})", values)
 
 
 def save_run(run: RunRecord, db: Path | None = None) -> None:
@@ -37,12 +46,9 @@ def save_run(run: RunRecord, db: Path | None = None) -> None:
                   g.prompt, g.output, g.status, g.reason, json.dumps(settings)]
                  for role, golden_file, settings, g in run.generations],
             )
-        if run.judgments:
-            con.executemany(
-                "INSERT INTO judgments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [[run.run_id, j["golden_file"], j["item_id"], j["tuned_position"], j["judge"], j.get("raw_reply"),
-                  j["status"], j.get("verdict"), j.get("reason")] for j in run.judgments],
-            )
+        for table, rows in (("judgments", run.judgments), ("perplexity", run.perplexity),
+                            ("benchmarks", run.benchmarks), ("benchmark_items", run.benchmark_items)):
+            _insert_rows(con, table, run.run_id, rows)
         if run.metrics:
             con.executemany(
                 "INSERT INTO metrics VALUES (?, ?, ?, ?, ?)",

@@ -5,7 +5,7 @@ whatever is missing, in one transaction each.
 """
 
 MIGRATIONS: list[str] = [
-    # 1: the foundation: models, runs, generations, judgments, metrics.
+    # 1: models, runs, generations, judgments, metrics, perplexity, benchmarks, training curves.
     """
     CREATE TABLE schema_version (version INTEGER NOT NULL, applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp);
     CREATE TABLE models (
@@ -52,7 +52,58 @@ MIGRATIONS: list[str] = [
         status VARCHAR NOT NULL,           -- 'ok', 'parse_fail', 'api_error'
         verdict VARCHAR,                   -- from the tuned model's side: 'win', 'loss', 'tie'; NULL unless ok
         reason VARCHAR,
+        prompt_tokens INTEGER,
+        completion_tokens INTEGER,
+        cost_usd DOUBLE,
+        is_canary BOOLEAN NOT NULL DEFAULT false,
         PRIMARY KEY (run_id, golden_file, item_id, tuned_position)
+    );
+    CREATE TABLE perplexity (
+        run_id VARCHAR NOT NULL,
+        dataset VARCHAR NOT NULL,          -- the NAME of --perplexity-data NAME=FILE
+        role VARCHAR NOT NULL,             -- 'base' or 'tuned'
+        perplexity DOUBLE NOT NULL,
+        bits_per_byte DOUBLE NOT NULL,
+        tokens BIGINT NOT NULL,
+        bytes BIGINT NOT NULL,
+        settings JSON,
+        PRIMARY KEY (run_id, dataset, role)
+    );
+    CREATE TABLE benchmarks (
+        run_id VARCHAR NOT NULL,
+        task VARCHAR NOT NULL,
+        metric VARCHAR NOT NULL,           -- the primary metric, 'acc' for multiple choice
+        base DOUBLE, tuned DOUBLE, delta DOUBLE, ci_lo DOUBLE, ci_hi DOUBLE, p_value DOUBLE,
+        forgetting BOOLEAN NOT NULL,
+        base_acc_norm DOUBLE, tuned_acc_norm DOUBLE,
+        n INTEGER,
+        task_version VARCHAR,
+        lm_eval_version VARCHAR,
+        settings JSON,                     -- batch size, num_fewshot, seeds, limit, backend, ...
+        newly_wrong JSON,                  -- ids of items the tuned model newly gets wrong
+        PRIMARY KEY (run_id, task)
+    );
+    CREATE TABLE benchmark_items (
+        run_id VARCHAR NOT NULL,
+        task VARCHAR NOT NULL,
+        doc_id VARCHAR NOT NULL,
+        base_correct DOUBLE, tuned_correct DOUBLE,
+        base_acc_norm DOUBLE, tuned_acc_norm DOUBLE,
+        PRIMARY KEY (run_id, task, doc_id)
+    );
+    CREATE TABLE training_runs (
+        adapter_hash VARCHAR PRIMARY KEY,  -- sha256 of adapter_model.safetensors, as in models.adapter_hash
+        path VARCHAR NOT NULL,
+        method VARCHAR NOT NULL,           -- 'sft', 'dpo'
+        config JSON NOT NULL,              -- training.json: config, seeds, versions, data hashes, final metrics
+        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+    );
+    CREATE TABLE training_curves (
+        adapter_hash VARCHAR NOT NULL,
+        step INTEGER NOT NULL,
+        split VARCHAR NOT NULL,            -- 'train' or 'eval'
+        loss DOUBLE NOT NULL,
+        PRIMARY KEY (adapter_hash, step, split)
     );
     CREATE TABLE metrics (
         run_id VARCHAR NOT NULL,

@@ -1,0 +1,1 @@
+"""Statistics: one module per question. Import from the submodules (pairwise, paired, ranking)."""

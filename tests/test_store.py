@@ -1,0 +1,79 @@
+"""The store: migrations from an empty file, one transaction per run, read-only readers, lock errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from evalhub.errors import UserError
+from evalhub.records import Generation, ModelRef, RunRecord
+from evalhub.store import list_runs, load_run, read_connection, save_run, write_connection
+from evalhub.store._schema import MIGRATIONS
+
+
+def _run(run_id: str) -> RunRecord:
+    base = ModelRef(model_id="m-base", kind="base", path="/models/base")
+    tuned = ModelRef(model_id="m-tuned", kind="adapter", path="/adapters/a", base_path="/models/base", adapter_hash="abc")
+    return RunRecord(
+        run_id=run_id, kind="compare", created_at="2026-01-01 00:00:00", base=base, tuned=tuned,
+        config={"seed": 0}, summary={"judge_stats": {"win_rate": 0.75}}, judge="reference", golden=["g.jsonl"],
+        generations=[("base", "g.jsonl", {"temperature": 0}, Generation("i1", "p", "a")),
+                     ("tuned", "g.jsonl", {"temperature": 0}, Generation("i1", "p", "b"))],
+        judgments=[{"golden_file": "g.jsonl", "item_id": "i1", "tuned_position": "A", "judge": "reference",
+                    "raw_reply": "{}", "status": "ok", "verdict": "win", "reason": "closer"}],
+        metrics=[("judge", "win_rate", 0.75, None)],
+        perplexity=[{"dataset": "general", "role": "base", "perplexity": 3.0, "bits_per_byte": 0.5, "tokens": 10, "bytes": 40}],
+    )
+
+
+def test_fresh_store_is_migrated_and_run_written_whole(tmp_path):
+    db = tmp_path / "s.duckdb"
+    save_run(_run("run-1"), db)
+    with read_connection(db) as con:
+        assert con.execute("SELECT max(version) FROM schema_version").fetchone()[0] == len(MIGRATIONS)
+        assert con.execute("SELECT count(*) FROM generations WHERE run_id='run-1'").fetchone()[0] == 2
+        assert con.execute("SELECT verdict FROM judgments").fetchone()[0] == "win"
+        assert con.execute("SELECT perplexity FROM perplexity").fetchone()[0] == 3.0
+    assert load_run("latest", db)["summary"]["judge_stats"]["win_rate"] == 0.75
+
+
+def test_failed_write_leaves_no_run(tmp_path):
+    db = tmp_path / "s.duckdb"
+    save_run(_run("run-1"), db)
+    with pytest.raises(Exception):
+        save_run(_run("run-1"), db)  # duplicate run id: the second transaction must roll back whole
+    assert [r["run_id"] for r in list_runs(db)] == ["run-1"]
+    with read_connection(db) as con:
+        assert con.execute("SELECT count(*) FROM generations").fetchone()[0] == 2
+
+
+def test_missing_store_names_the_demo(tmp_path):
+    with pytest.raises(UserError, match="evalhub demo"):
+        list_runs(tmp_path / "nope.duckdb")
+
+
+def test_locked_store_gives_a_clear_error(tmp_path):
+    import multiprocessing
+
+    db = tmp_path / "s.duckdb"
+    save_run(_run("run-1"), db)
+    spawn = multiprocessing.get_context("spawn")
+    ready, release = spawn.Event(), spawn.Event()
+    holder = spawn.Process(target=_hold_lock, args=(str(db), ready, release))
+    holder.start()
+    try:
+        assert ready.wait(30)
+        with pytest.raises(UserError, match="locked by another process"):
+            with write_connection(db, wait=0.5):
+                pass
+    finally:
+        release.set()
+        holder.join(30)
+
+
+def _hold_lock(db, ready, release):
+    import duckdb
+
+    con = duckdb.connect(db)
+    ready.set()
+    release.wait(30)
+    con.close()
