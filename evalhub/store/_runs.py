@@ -83,3 +83,14 @@ def load_run(run_id: str, db: Path | None = None) -> dict:
     if len(matches) != 1:
         raise UserError(f"no single run matches {run_id!r}; `evalhub runs` lists them")
     return matches[0]
+
+
+def run_exists(run_id: str, db: Path | None = None) -> bool:
+    """Whether the store already holds `run_id` (False when there is no store yet)."""
+    db = Path(db) if db else None
+    from evalhub.store._connect import default_db_path
+
+    if not (db or default_db_path()).exists():
+        return False
+    with read_connection(db) as con:
+        return con.execute("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]).fetchone()[0] > 0
