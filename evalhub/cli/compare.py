@@ -1,0 +1,123 @@
+"""`evalhub compare BASE TUNED`: every stage whose inputs are given, one run in the store, a report."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from evalhub.cli import _shared as shared
+from evalhub.cli._app import app
+from evalhub.errors import UserError
+
+
+def _pairs(values: List[str], flag: str) -> dict[str, str]:
+    pairs = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep or not name or not path:
+            raise UserError(f"{flag} takes NAME=FILE, got {value!r}")
+        pairs[name] = path
+    return pairs
+
+
+def _given(**values) -> dict:
+    return {k: v for k, v in values.items() if v is not None and v != [] and v != ()}
+
+
+@app.command()
+def compare(
+    base: Optional[str] = typer.Argument(None, help="Base model folder (or served model name with --backend openai)."),
+    tuned: Optional[str] = typer.Argument(None, help="LoRA adapter folder or full model folder (or served name)."),
+    golden: List[Path] = typer.Option([], "--golden", help="Golden set JSONL; repeatable. Runs generations and the judge."),
+    judge: Optional[str] = typer.Option(None, help="openai:MODEL or reference (default: openai:gpt-4.1 when OPENAI_API_KEY is set)."),
+    judge_base_url: Optional[str] = typer.Option(None, help="OpenAI-compatible server for the judge."),
+    judge_concurrency: Optional[int] = typer.Option(None, help="Judge calls in flight at once."),
+    max_cost: Optional[float] = typer.Option(None, help="Stop the judge cleanly before this many USD are spent."),
+    no_reference: bool = typer.Option(False, "--no-reference", help="Do not show the judge the ideal answer."),
+    canaries: Optional[int] = typer.Option(None, help="Extra ideal-vs-non-answer pairs that check the judge works."),
+    perplexity_data: List[str] = typer.Option([], "--perplexity-data", help="NAME=FILE (.txt or .jsonl with 'text'); repeatable."),
+    window: Optional[int] = typer.Option(None, help="Perplexity window in tokens."),
+    stride: Optional[int] = typer.Option(None, help="Perplexity stride in tokens."),
+    tasks: Optional[str] = typer.Option(None, help="lm-eval tasks, comma separated: forgetting benchmarks."),
+    tasks_path: Optional[Path] = typer.Option(None, help="Folder of local lm-eval task YAML files."),
+    num_fewshot: Optional[int] = typer.Option(None, help="Few-shot examples for the benchmarks."),
+    limit: Optional[int] = typer.Option(None, help="Benchmark items per task (for a quick look)."),
+    train_data: Optional[Path] = typer.Option(None, help="The tuned model's training file: golden items overlapping it are reported."),
+    strict: bool = typer.Option(False, "--strict", help="Make golden/training overlap an error."),
+    backend: str = typer.Option("auto", help="auto | vllm | hf | openai"),
+    base_url: List[str] = typer.Option([], "--base-url", help="OpenAI-compatible server(s) serving BASE and TUNED; repeatable."),
+    concurrency: Optional[int] = typer.Option(None, help="Generation requests in flight (openai backend)."),
+    batch_size: Optional[int] = typer.Option(None, help="Batch size (hf backend and benchmarks)."),
+    tensor_parallel_size: Optional[int] = typer.Option(None, help="vLLM tensor parallel size."),
+    pipeline_parallel_size: Optional[int] = typer.Option(None, help="vLLM pipeline parallel size."),
+    distributed_executor_backend: Optional[str] = typer.Option(None, help="vLLM executor: mp or ray (multi-node)."),
+    gpu_memory_utilization: Optional[float] = typer.Option(None, help="vLLM memory fraction (CPU: of RAM)."),
+    max_model_len: Optional[int] = typer.Option(None, help="vLLM context length."),
+    dtype: Optional[str] = typer.Option(None, help="Model dtype, e.g. float32, bfloat16."),
+    load_in_4bit: bool = typer.Option(False, "--load-in-4bit", help="hf backend: 4-bit NF4 base through bitsandbytes."),
+    temperature: Optional[float] = typer.Option(None, help="Sampling temperature (default 0: greedy)."),
+    top_p: Optional[float] = typer.Option(None),
+    max_new_tokens: Optional[int] = typer.Option(None),
+    seed: Optional[int] = typer.Option(None),
+    stop: List[str] = typer.Option([], "--stop", help="Stop string; repeatable."),
+    no_chat_template: bool = typer.Option(False, "--no-chat-template", help="Send the raw prompt, no chat template."),
+    gate: bool = typer.Option(False, "--gate", help="Apply the gate thresholds (flags or evalhub.toml) at the end."),
+    min_win_rate: Optional[float] = shared.MIN_WIN_RATE,
+    min_win_rate_lower: Optional[float] = shared.MIN_WIN_RATE_LOWER,
+    max_forgetting: Optional[float] = shared.MAX_FORGETTING,
+    max_ppl_increase: Optional[float] = shared.MAX_PPL_INCREASE,
+    max_parse_failure_rate: Optional[float] = shared.MAX_PARSE_FAILURE_RATE,
+    min_position_consistency: Optional[float] = shared.MIN_POSITION_CONSISTENCY,
+    config: Path = shared.CONFIG,
+    junit: Optional[Path] = shared.JUNIT,
+    summary_md: Optional[Path] = shared.SUMMARY,
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the machine-readable summary here."),
+    db: Optional[Path] = shared.DB,
+    report_dir: Path = typer.Option(Path("reports"), help="Where the Markdown and HTML reports go."),
+    resume: Optional[str] = typer.Option(None, help="Resume the unfinished run RUN (re-running the same command also resumes)."),
+) -> None:
+    """Compare TUNED with BASE: judge win rate, perplexity, forgetting; store, report and optionally gate."""
+    from evalhub.compare import CompareRequest, run_compare
+
+    if not resume and (base is None or tuned is None):
+        raise UserError("compare needs BASE and TUNED (or --resume RUN)")
+    flags = dict(min_win_rate=min_win_rate, min_win_rate_lower=min_win_rate_lower, max_forgetting=max_forgetting,
+                 max_ppl_increase=max_ppl_increase, max_parse_failure_rate=max_parse_failure_rate,
+                 min_position_consistency=min_position_consistency)
+    thresholds = None
+    if gate or any(v is not None for v in flags.values()):
+        thresholds = shared.thresholds(config, **flags)
+        if not thresholds.any():
+            raise UserError("--gate needs thresholds: pass e.g. --min-win-rate 0.5 or add a [gate] table to evalhub.toml")
+    from dataclasses import asdict
+
+    request = CompareRequest(
+        base=base or "", tuned=tuned or "", golden=[str(g) for g in golden], judge=judge,
+        perplexity_data=_pairs(perplexity_data, "--perplexity-data"), perplexity_window=window, perplexity_stride=stride,
+        tasks=[t.strip() for t in tasks.split(",") if t.strip()] if tasks else [],
+        tasks_path=str(tasks_path) if tasks_path else None,
+        training_data=str(train_data) if train_data else None, strict_contamination=strict, backend=backend,
+        decoding=_given(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed,
+                        stop=tuple(stop) or None, chat_template=False if no_chat_template else None),
+        backend_options=_given(base_urls=list(base_url) or None, concurrency=concurrency, batch_size=batch_size,
+                               tensor_parallel_size=tensor_parallel_size, pipeline_parallel_size=pipeline_parallel_size,
+                               distributed_executor_backend=distributed_executor_backend,
+                               gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
+                               dtype=dtype, load_in_4bit=load_in_4bit or None),
+        judge_options=_given(base_url=judge_base_url, concurrency=judge_concurrency, max_cost=max_cost,
+                             use_reference=False if no_reference else None, canaries=canaries),
+        forgetting=_given(num_fewshot=num_fewshot, limit=limit, batch_size=batch_size, dtype=dtype),
+        thresholds=asdict(thresholds) if thresholds else None,
+    )
+    db_path = shared.resolve_db(db)
+    result = run_compare(request, db=db_path, report_dir=report_dir, resume=resume)
+    shared.print_summary(result.summary)
+    shared.write_json(json_path, result.summary)
+    print(f"stored run {result.run_id} in {db_path}; report: {result.report_html}", file=sys.stderr)
+    if "gate" in result.summary:
+        shared.emit_gate(result.summary["gate"], result.run_id, junit, summary_md)
+        if not result.summary["gate"]["passed"]:
+            raise typer.Exit(1)

@@ -1,0 +1,43 @@
+"""`evalhub gate [RUN|latest]`: exit 0 when every threshold passes, 1 when one fails, 2 on bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from evalhub.cli import _shared as shared
+from evalhub.cli._app import app
+
+
+@app.command()
+def gate(
+    run: str = typer.Argument("latest", help="Run id (or a unique prefix), or 'latest'."),
+    min_win_rate: Optional[float] = shared.MIN_WIN_RATE,
+    min_win_rate_lower: Optional[float] = shared.MIN_WIN_RATE_LOWER,
+    max_forgetting: Optional[float] = shared.MAX_FORGETTING,
+    max_ppl_increase: Optional[float] = shared.MAX_PPL_INCREASE,
+    max_parse_failure_rate: Optional[float] = shared.MAX_PARSE_FAILURE_RATE,
+    min_position_consistency: Optional[float] = shared.MIN_POSITION_CONSISTENCY,
+    config: Path = shared.CONFIG,
+    junit: Optional[Path] = shared.JUNIT,
+    summary_md: Optional[Path] = shared.SUMMARY,
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the gate result as JSON here."),
+    db: Optional[Path] = shared.DB,
+) -> None:
+    """Gate a deployment on a stored run's numbers."""
+    from evalhub.gate import evaluate_gate
+    from evalhub.store import load_run
+
+    thresholds = shared.thresholds(config, min_win_rate=min_win_rate, min_win_rate_lower=min_win_rate_lower,
+                                   max_forgetting=max_forgetting, max_ppl_increase=max_ppl_increase,
+                                   max_parse_failure_rate=max_parse_failure_rate,
+                                   min_position_consistency=min_position_consistency)
+    stored = load_run(run, shared.resolve_db(db))
+    result = evaluate_gate(stored["summary"], thresholds)
+    shared.emit_gate(result, stored["run_id"], junit, summary_md)
+    shared.write_json(json_path, {"run_id": stored["run_id"], **result})
+    print(f"gate {'passed' if result['passed'] else 'FAILED'} for run {stored['run_id']}")
+    if not result["passed"]:
+        raise typer.Exit(1)

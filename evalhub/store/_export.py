@@ -1,0 +1,32 @@
+"""Parquet export of runs, for a warehouse."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from evalhub.errors import UserError
+from evalhub.store._connect import read_connection
+
+RUN_TABLES = ("runs", "generations", "judgments", "metrics", "perplexity", "benchmarks", "benchmark_items")
+
+
+def export_parquet(run_id: str, out_dir: Path, db: Path | None = None) -> list[Path]:
+    """Write one Parquet file per table, holding `run_id`'s rows (or every run's, for 'all')."""
+    import pyarrow.parquet as pq
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    with read_connection(db) as con:
+        if run_id != "all" and not con.execute("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]).fetchone()[0]:
+            raise UserError(f"no run {run_id!r} in the store; `evalhub runs` lists them")
+        for table in (*RUN_TABLES, "models", "training_runs", "training_curves"):
+            target = out_dir / f"{table}.parquet"
+            if run_id == "all" or table not in RUN_TABLES:
+                query = f"SELECT * FROM {table}"
+                params: list = []
+            else:
+                query, params = f"SELECT * FROM {table} WHERE run_id = ?", [run_id]
+            # Through Arrow, since COPY ... TO is refused on a read-only connection.
+            pq.write_table(con.execute(query, params).fetch_arrow_table(), target)
+            written.append(target)
+    return written
