@@ -1,0 +1,89 @@
+"""The gate: thresholds from flags and evalhub.toml, exit codes 0/1/2, JUnit XML and the step summary."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from evalhub.errors import UserError
+from evalhub.gate import GateThresholds, evaluate_gate
+from evalhub.records import ModelRef, RunRecord
+from evalhub.store import save_run
+
+SUMMARY = {
+    "run_id": "r1", "base": "b", "tuned": "t", "judge": "reference", "golden": ["g.jsonl"],
+    "judge_stats": {"n": 100, "wins": 60, "losses": 30, "ties": 10, "scored": 100, "unscored": 0, "win_rate": 0.65,
+                    "win_rate_ci": [0.56, 0.74], "p_value": 0.002, "parse_failures": 4, "position_consistency": 0.9,
+                    "lc_win_rate": 0.63, "canary_accuracy": 1.0, "judge_calls": 200, "cost_usd": 0.0},
+    "perplexity": {"general": {"base": 10.0, "tuned": 10.8, "delta_pct": 8.0, "bpb_base": 1.0, "bpb_tuned": 1.1}},
+    "benchmarks": {"a": {"base": 0.9, "tuned": 0.85, "delta": -0.05, "ci": [-0.08, -0.02], "p_value": 0.01, "forgetting": True},
+                   "b": {"base": 0.5, "tuned": 0.4, "delta": -0.10, "ci": [-0.3, 0.1], "p_value": 0.4, "forgetting": False}},
+}
+
+
+def test_each_threshold_passes_and_fails_at_its_boundary():
+    passing = GateThresholds(min_win_rate=0.65, min_win_rate_lower=0.5, max_forgetting=0.05, max_ppl_increase=8.0,
+                             max_parse_failure_rate=0.02, min_position_consistency=0.9)
+    result = evaluate_gate(SUMMARY, passing)
+    assert result["passed"] and len(result["checks"]) == 6
+    values = {c["name"]: c["value"] for c in result["checks"]}
+    # Only the significant drop (task a) counts as forgetting; task b's larger but noisy drop does not.
+    assert values["max_forgetting"] == pytest.approx(0.05)
+    assert values["max_parse_failure_rate"] == pytest.approx(4 / 200)
+    failing = GateThresholds(min_win_rate=0.7, max_forgetting=0.04, max_ppl_increase=5.0)
+    result = evaluate_gate(SUMMARY, failing)
+    assert not result["passed"]
+    assert [c["passed"] for c in result["checks"]] == [False, False, False]
+
+
+def test_threshold_on_a_stage_the_run_lacks_is_bad_input():
+    summary = {k: v for k, v in SUMMARY.items() if k != "benchmarks"}
+    with pytest.raises(UserError, match="--tasks"):
+        evaluate_gate(summary, GateThresholds(max_forgetting=0.01))
+    with pytest.raises(UserError, match="no gate thresholds"):
+        evaluate_gate(SUMMARY, GateThresholds())
+
+
+def test_toml_thresholds_are_overridden_by_flags(tmp_path):
+    config = tmp_path / "evalhub.toml"
+    config.write_text("[gate]\nmin-win-rate = 0.6\nmax_ppl_increase = 10\n")
+    thresholds = GateThresholds.from_sources(config, min_win_rate=0.7, max_forgetting=None)
+    assert thresholds == GateThresholds(min_win_rate=0.7, max_ppl_increase=10.0)
+    config.write_text("[gate]\nmin_winrate = 0.6\n")
+    with pytest.raises(UserError, match="unknown gate threshold"):
+        GateThresholds.from_sources(config)
+
+
+def _store(tmp_path):
+    db = tmp_path / "gate.duckdb"
+    save_run(RunRecord(run_id="r1", kind="compare", created_at="2026-01-01 00:00:00",
+                       base=ModelRef("mb", "base", "b"), tuned=ModelRef("mt", "adapter", "t"),
+                       config={}, summary=SUMMARY, judge="reference"), db)
+    return db
+
+
+def _gate(db, *args, cwd):
+    return subprocess.run([sys.executable, "-m", "evalhub", "gate", "latest", "--db", str(db), *args],
+                          capture_output=True, text=True, cwd=cwd)
+
+
+def test_gate_command_exit_codes_junit_and_step_summary(tmp_path):
+    db = _store(tmp_path)
+    junit, step_summary = tmp_path / "gate.xml", tmp_path / "summary.md"
+    ok = _gate(db, "--min-win-rate", "0.6", "--junit", str(junit), "--summary", str(step_summary), cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    failed = _gate(db, "--min-win-rate", "0.6", "--max-ppl-increase", "5", "--junit", str(junit), cwd=tmp_path)
+    assert failed.returncode == 1
+    suite = ET.parse(junit).getroot().find("testsuite")
+    cases = {case.get("name"): case for case in suite.iter("testcase")}
+    assert set(cases) == {"min_win_rate", "max_ppl_increase"}
+    assert cases["max_ppl_increase"].find("failure") is not None and cases["min_win_rate"].find("failure") is None
+    assert "| min_win_rate |" in step_summary.read_text()
+    usage = _gate(db, cwd=tmp_path)  # no thresholds at all
+    assert usage.returncode == 2 and usage.stderr.strip().startswith("error:")
+    assert len(usage.stderr.strip().splitlines()) == 1
+    (tmp_path / "evalhub.toml").write_text("[gate]\nmin_win_rate = 0.9\n")
+    assert _gate(db, cwd=tmp_path).returncode == 1  # thresholds from ./evalhub.toml
