@@ -1,0 +1,28 @@
+"""Writing a training run (its training.json) and its loss curves, keyed by the adapter's hash so compare
+runs of that adapter can be joined to how it was trained."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from evalhub.store._connect import write_connection
+
+
+def save_training_run(adapter_hash: str, path: str, method: str, config: dict, curves: list[dict],
+                      db: Path | None = None) -> None:
+    """Write one training run and its curve points (dicts with step, split, loss) in one transaction.
+
+    Training with one seed reproduces the same adapter bytes, hence the same hash: a rerun replaces the
+    earlier record instead of failing on the key.
+    """
+    with write_connection(db) as con:
+        con.execute("DELETE FROM training_curves WHERE adapter_hash = ?", [adapter_hash])
+        con.execute("DELETE FROM training_runs WHERE adapter_hash = ?", [adapter_hash])
+        con.execute("INSERT INTO training_runs (adapter_hash, path, method, config) VALUES (?, ?, ?, ?)",
+                    [adapter_hash, path, method, json.dumps(config)])
+        if curves:
+            con.executemany(
+                "INSERT INTO training_curves (adapter_hash, step, split, loss) VALUES (?, ?, ?, ?)",
+                [[adapter_hash, int(p["step"]), p["split"], float(p["loss"])] for p in curves],
+            )
