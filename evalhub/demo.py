@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -10,23 +11,37 @@ from evalhub.compare import CompareRequest, CompareResult, run_compare
 DEMO_STEPS = 60  # enough for the toy LoRA to learn the domain's answer format (measured: ~50 steps)
 
 
+def demo_adapter(toy: Path, seed: int) -> Path:
+    """The toy domain's LoRA adapter, trained once and kept beside the toy world."""
+    import json
+
+    from trainers.sft import SFTSettings, train_sft
+
+    manifest = json.loads((toy / "manifest.json").read_text())
+    adapter = toy.parent / f"{toy.name}-adapters" / f"sft-{DEMO_STEPS}-seed{seed}"
+    if (adapter / "adapter_config.json").exists():
+        print(f"evalhub demo: reusing the adapter trained earlier at {adapter}", file=sys.stderr)
+        return adapter
+    print("evalhub demo: training a LoRA adapter on the toy domain ...", file=sys.stderr)
+    # Train beside the final folder and rename, so a killed training never looks finished.
+    partial = adapter.with_name(adapter.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    train_sft(SFTSettings(base=toy / manifest["base"], data=toy / manifest["sft"], output=partial,
+                          max_steps=DEMO_STEPS, seed=seed))
+    partial.rename(adapter)
+    return adapter
+
+
 def run_demo(seed: int, db: Path, report_dir: Path, backend: str = "auto") -> CompareResult:
     """Build the toy world, train a LoRA adapter on its domain, and compare it with the base."""
     import json
 
     from evalhub.toy import build_toy_world
-    from trainers.sft import SFTSettings, train_sft
 
     print("evalhub demo: building the toy world (cached after the first time) ...", file=sys.stderr)
     toy = build_toy_world(seed=seed)
     manifest = json.loads((toy / "manifest.json").read_text())
-    adapter = toy.parent / f"{toy.name}-adapters" / f"demo-sft-{DEMO_STEPS}"
-    if (adapter / "adapter_config.json").exists():
-        print(f"evalhub demo: reusing the adapter trained earlier at {adapter}", file=sys.stderr)
-    else:
-        print("evalhub demo: training a LoRA adapter on the toy domain ...", file=sys.stderr)
-        train_sft(SFTSettings(base=toy / "base", data=toy / manifest["sft"], output=adapter, max_steps=DEMO_STEPS,
-                              seed=seed))
+    adapter = demo_adapter(toy, seed)
     print("evalhub demo: judging with the offline reference judge (similarity to the ideal answer); "
           "set OPENAI_API_KEY and pass --judge openai:MODEL to `evalhub compare` for an LLM judge", file=sys.stderr)
     request = CompareRequest(

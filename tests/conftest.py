@@ -30,10 +30,7 @@ def toy_manifest(toy_world: Path) -> dict:
 
 @pytest.fixture(scope="session")
 def toy_adapter(toy_world: Path, toy_manifest: dict) -> Path:
-    """A LoRA adapter trained briefly on the toy domain, cached beside the toy world across sessions."""
-    from trainers.sft import SFTSettings, train_sft
+    """The demo's LoRA adapter on the toy domain, trained once and cached beside the toy world."""
+    from evalhub.demo import demo_adapter
 
-    out = toy_world.parent / f"{toy_world.name}-adapters" / "sft-60"
-    if not (out / "adapter_config.json").exists():
-        train_sft(SFTSettings(base=toy_world / "base", data=toy_world / toy_manifest["sft"], output=out, max_steps=60))
-    return out
+    return demo_adapter(toy_world, seed=0)
