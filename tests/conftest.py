@@ -34,3 +34,18 @@ def toy_adapter(toy_world: Path, toy_manifest: dict) -> Path:
     from evalhub.demo import demo_adapter
 
     return demo_adapter(toy_world, seed=0)
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory, toy_world: Path, toy_adapter: Path) -> dict:
+    """One real `evalhub demo` (every stage, default backend) into a fresh store; several test modules read it."""
+    import subprocess
+    import sys
+
+    root = tmp_path_factory.mktemp("demo")
+    db, summary, reports = root / "evalhub.duckdb", root / "summary.json", root / "reports"
+    proc = subprocess.run([sys.executable, "-m", "evalhub", "demo", "--db", str(db), "--json", str(summary),
+                           "--report-dir", str(reports)], capture_output=True, text=True, cwd=root, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return {"db": db, "summary": json.loads(summary.read_text()), "reports": reports, "stdout": proc.stdout,
+            "stderr": proc.stderr, "root": root}
