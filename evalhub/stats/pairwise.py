@@ -1,0 +1,172 @@
+"""Statistics of a blind pairwise comparison: the tuned model against its base, item by item.
+
+Every item is judged twice, once with the tuned answer shown first and once second. `combine_orders` turns
+the two verdicts into one per item (an item whose orders disagree is a tie, one with a failed order is not
+scored); `pairwise_stats` then reports the win rate with its uncertainty and the judge's telemetry.
+Verdicts are always from the tuned model's side: 'win', 'loss' or 'tie'.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+SCORE = {"win": 1.0, "tie": 0.5, "loss": 0.0}
+
+
+@dataclass(frozen=True)
+class ItemVerdicts:
+    """One item's two judged orders and the two answers' lengths (characters)."""
+
+    item_id: str
+    tuned_first: str | None    # verdict when the tuned answer was "Answer A"; None when that call gave no verdict
+    tuned_second: str | None   # verdict when the tuned answer was "Answer B"
+    tuned_length: int
+    base_length: int
+
+
+def combine_orders(tuned_first: str | None, tuned_second: str | None) -> str | None:
+    """The item's verdict: both orders must have given one; if they disagree, the item is a tie."""
+    if tuned_first is None or tuned_second is None:
+        return None
+    return tuned_first if tuned_first == tuned_second else "tie"
+
+
+def win_rate(wins: int, losses: int, ties: int) -> float | None:
+    """(wins + ties / 2) / scored; None when nothing was scored."""
+    scored = wins + losses + ties
+    return (wins + 0.5 * ties) / scored if scored else None
+
+
+def bootstrap_ci(scores: Sequence[float], seed: int = 0, resamples: int = 2000,
+                 confidence: float = 0.95) -> list[float] | None:
+    """Percentile bootstrap over items of the mean item score (1 win, 0.5 tie, 0 loss).
+
+    Items, not judge calls, are resampled: the two orders of one item are not independent evidence.
+    """
+    from scipy.stats import bootstrap
+
+    data = np.asarray(scores, dtype=float)
+    if data.size == 0:
+        return None
+    if data.size == 1 or np.all(data == data[0]):
+        return [float(data[0]), float(data[0])]  # no spread to resample
+    result = bootstrap((data,), np.mean, n_resamples=resamples, confidence_level=confidence,
+                       method="percentile", rng=np.random.default_rng(seed))
+    return [float(result.confidence_interval.low), float(result.confidence_interval.high)]
+
+
+def wilson_ci(wins: int, losses: int, ties: int, confidence: float = 0.95) -> list[float] | None:
+    """Wilson score interval for the win rate, ties counted as half a win: a closed-form cross-check of the
+    bootstrap that behaves well near 0 and 1 and for small n."""
+    from scipy.stats import norm
+
+    n = wins + losses + ties
+    if n == 0:
+        return None
+    p = (wins + 0.5 * ties) / n
+    z = norm.ppf(0.5 + confidence / 2)
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return [float(max(0.0, centre - half)), float(min(1.0, centre + half))]
+
+
+def sign_test(wins: int, losses: int) -> float:
+    """Two-sided exact sign test of wins against losses (ties carry no sign); 1.0 when there is neither."""
+    from scipy.stats import binomtest
+
+    if wins + losses == 0:
+        return 1.0
+    return float(binomtest(wins, wins + losses, 0.5, alternative="two-sided").pvalue)
+
+
+def position_consistency(items: Sequence[ItemVerdicts]) -> float | None:
+    """Share of items, among those with a verdict in both orders, whose two verdicts agree. A judge that
+    always prefers the first answer scores 0 on a set where one side is always better."""
+    both = [i for i in items if i.tuned_first is not None and i.tuned_second is not None]
+    if not both:
+        return None
+    return sum(i.tuned_first == i.tuned_second for i in both) / len(both)
+
+
+def length_correlation(scores: Sequence[float], length_differences: Sequence[float]) -> float | None:
+    """Pearson correlation of the item score with (tuned length - base length): how much the verdicts follow
+    answer length. None when either side is constant."""
+    from scipy.stats import pearsonr
+
+    x = np.asarray(length_differences, dtype=float)
+    y = np.asarray(scores, dtype=float)
+    if x.size < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return None
+    return float(pearsonr(x, y).statistic)
+
+
+def lc_win_rate(scores: Sequence[float], length_differences: Sequence[float], slope_penalty: float = 1e-2) -> float | None:
+    """Length-controlled win rate, after AlpacaEval 2's idea: fit P(tuned preferred) =
+    sigmoid(a + b * tanh(length difference / its std)) to the item scores (ties as 0.5, a soft label) and
+    report sigmoid(a), the predicted win rate when both answers are equally long.
+
+    A small ridge penalty on b keeps the fit finite when length separates wins from losses perfectly; the
+    intercept is free, so with no length differences the LC win rate equals the plain win rate.
+    """
+    from scipy.optimize import minimize
+    from scipy.special import expit, log_expit
+
+    y = np.asarray(scores, dtype=float)
+    if y.size == 0:
+        return None
+    if np.all(y == y[0]):
+        return float(y[0])  # all wins (or all losses): nothing for length to explain
+    d = np.asarray(length_differences, dtype=float)
+    spread = d.std()
+    x = np.tanh(d / spread) if spread > 0 else np.zeros_like(d)
+
+    def loss(params: np.ndarray) -> float:
+        z = params[0] + params[1] * x
+        return float(-np.mean(y * log_expit(z) + (1 - y) * log_expit(-z)) + 0.5 * slope_penalty * params[1] ** 2)
+
+    def gradient(params: np.ndarray) -> np.ndarray:
+        residual = expit(params[0] + params[1] * x) - y
+        return np.array([residual.mean(), (residual * x).mean() + slope_penalty * params[1]])
+
+    fit = minimize(loss, x0=np.zeros(2), jac=gradient, method="BFGS", options={"gtol": 1e-10})
+    return float(expit(fit.x[0]))
+
+
+def canary_accuracy(verdicts: Sequence[str | None]) -> float | None:
+    """Share of canary calls (ideal answer against a constant non-answer, the ideal on the 'tuned' side) in
+    which the judge preferred the ideal answer. An unreadable reply counts as wrong; None when no canary
+    call got a reply."""
+    if not verdicts:
+        return None
+    return sum(v == "win" for v in verdicts) / len(verdicts)
+
+
+def pairwise_stats(items: Sequence[ItemVerdicts], seed: int = 0, resamples: int = 2000,
+                   confidence: float = 0.95) -> dict:
+    """Counts, win rate with bootstrap and Wilson intervals, sign test, position consistency, length
+    correlation and the length-controlled win rate, over the items given."""
+    verdicts = {i.item_id: combine_orders(i.tuned_first, i.tuned_second) for i in items}
+    scored = [i for i in items if verdicts[i.item_id] is not None]
+    wins = sum(verdicts[i.item_id] == "win" for i in scored)
+    losses = sum(verdicts[i.item_id] == "loss" for i in scored)
+    ties = len(scored) - wins - losses
+    scores = [SCORE[verdicts[i.item_id]] for i in scored]
+    length_differences = [i.tuned_length - i.base_length for i in scored]
+    return {
+        "n": len(items),
+        "wins": wins,
+        "losses": losses,
+        "ties": ties,
+        "scored": len(scored),
+        "unscored": len(items) - len(scored),
+        "win_rate": win_rate(wins, losses, ties),
+        "win_rate_ci": bootstrap_ci(scores, seed=seed, resamples=resamples, confidence=confidence),
+        "wilson_ci": wilson_ci(wins, losses, ties, confidence=confidence),
+        "p_value": sign_test(wins, losses),
+        "position_consistency": position_consistency(items),
+        "length_correlation": length_correlation(scores, length_differences),
+        "lc_win_rate": lc_win_rate(scores, length_differences),
+    }
