@@ -29,7 +29,10 @@ def load_golden(path: Path | str) -> list[GoldenItem]:
         raise UserError(f"{path}:{line}: invalid UTF-8; save the file as UTF-8") from None
     items: list[GoldenItem] = []
     seen: dict[str, int] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Split on "\n" only: str.splitlines() would also split inside JSON strings at U+2028, U+0085 and the like,
+    # which JSON allows unescaped. A CRLF line end leaves a "\r" that the strip below removes.
+    for number, line in enumerate(text.split("\n"), start=1):
+        line = line.rstrip("\r")
         if not line.strip():
             continue
         where = f"{path}:{number}"
@@ -41,8 +44,11 @@ def load_golden(path: Path | str) -> list[GoldenItem]:
             raise UserError(f"{where}: expected a JSON object with id, instruction and output")
         for key in REQUIRED:
             value = row.get(key)
-            if not isinstance(value, (str, int)) or not str(value).strip():
+            if not isinstance(value, (str, int)) or isinstance(value, bool) or not str(value).strip():
                 raise UserError(f"{where}: missing or empty field {key!r}; every item needs id, instruction and output")
+        for key in ("instruction", "output"):
+            if not isinstance(row[key], str):
+                raise UserError(f"{where}: field {key!r} must be a string; quote it")
         unknown = set(row) - KNOWN
         if unknown:
             raise UserError(f"{where}: unknown field(s) {sorted(unknown)}; allowed: {sorted(KNOWN)}")
