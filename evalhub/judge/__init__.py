@@ -1,0 +1,247 @@
+"""Blind pairwise judging of a tuned model's answers against its base's, on a golden set.
+
+    outcome = judge_pairs(items, base=answers_by_id, tuned=answers_by_id, judge="openai:gpt-4.1",
+                          options=JudgeOptions(canaries=5), golden_file="golden_sets/x.jsonl")
+    outcome.judgments  # one row per judge call, keyed like the store's `judgments` table
+    outcome.stats      # win rate with CIs, sign test, position consistency, LC win rate, canaries, cost
+
+Every item is judged in both orders (tuned answer as "Answer A", then as "Answer B"); an item counts only
+when both orders gave a verdict, and orders that disagree make a tie. Judges: "openai:MODEL" through the
+openai SDK (OPENAI_API_KEY; `base_url` for any OpenAI-compatible server), or "reference", an offline
+deterministic judge by chrF similarity to the ideal answer.
+
+Stopping: a missing key, a bad judge name or bad options raise UserError before any call. A run that would
+pass `max_cost`, or whose endpoint refuses the request or the credentials (400/401/403/404), lets the calls
+in flight finish, caches their replies, and then raises UserError: nothing is returned half-judged, and a
+re-run resumes from the cache without paying twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from evalhub.errors import UserError
+from evalhub.judge._protocol import TEMPLATE_HASH, CallOutcome, PairRequest
+from evalhub.records import GoldenItem, Generation
+
+__all__ = ["JudgeOptions", "JudgeOutcome", "judge_pairs", "CANARY_NON_ANSWER"]
+
+# The constant non-answer canaries pit against the ideal answer: any working judge prefers the ideal.
+CANARY_NON_ANSWER = "I'm sorry, I don't know."
+
+
+@dataclass(frozen=True)
+class JudgeOptions:
+    """How to judge. Defaults suit OpenAI's rate limits and a GPT-4-class judge."""
+
+    base_url: str | None = None          # an OpenAI-compatible server (e.g. vLLM); None: OpenAI (or $OPENAI_BASE_URL)
+    concurrency: int = 16                # judge calls in flight at once
+    max_cost: float | None = None        # USD; the run stops (UserError) before a call could pass it
+    use_reference: bool = True           # show the judge the ideal answer
+    canaries: int = 0                    # extra ideal-vs-non-answer pairs, reported apart
+    seed: int = 0                        # judge sampling seed, canary choice, bootstrap
+    cache_path: str | None = None        # None: $EVALHUB_CACHE/judge/replies.jsonl or ~/.cache/evalhub/judge/...
+    timeout: float = 60.0                # seconds per HTTP request
+    max_retries: int = 4                 # per call, on 429 / 5xx / timeouts / HTTP-200 error bodies
+    prices: Mapping[str, Sequence[float]] | None = None  # model -> (input, output) USD per million tokens
+    reasks: int = 1                      # re-asks of a reply that could not be read
+    max_completion_tokens: int = 300     # the verdict and a short reason
+    structured_output: bool = True       # send response_format (json_schema); turned off if the endpoint refuses it
+    bootstrap_resamples: int = 2000
+    progress: bool = True                # a progress bar on stderr (when it is a terminal)
+
+
+@dataclass
+class JudgeOutcome:
+    judgments: list[dict] = field(default_factory=list)
+    stats: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _PlannedCall:
+    item_id: str
+    tuned_position: str   # 'A' or 'B'
+    is_canary: bool
+    request: PairRequest
+
+
+def judge_pairs(items: Sequence[GoldenItem], base: Mapping[str, Generation], tuned: Mapping[str, Generation],
+                judge: str, options: JudgeOptions = JudgeOptions(), golden_file: str = "") -> JudgeOutcome:
+    """Judge every item's tuned answer against its base answer, blind and in both orders.
+
+    Items whose base or tuned generation failed are not judged and count as unscored. Canary rows carry
+    item_id "canary:<item id>" and is_canary=True, and never enter the win rate.
+    """
+    from evalhub.stats.pairwise import ItemVerdicts, canary_accuracy, pairwise_stats
+
+    _check_inputs(items, base, tuned, options)
+    backend = _make_backend(judge, options)
+    judged = [i for i in items if _usable(base[i.id]) and _usable(tuned[i.id])]
+    planned = _plan(judged, base, tuned, options)
+    try:
+        outcomes = asyncio.run(_run(backend, planned, options))
+    finally:
+        backend.close()
+    if backend.stop_reason is not None:
+        raise backend.stop_reason
+
+    judgments = [_row(call, outcome, judge, golden_file) for call, outcome in zip(planned, outcomes)]
+    tuned_side = {(r["item_id"], r["tuned_position"]): r["verdict"] for r in judgments if not r["is_canary"]}
+    stats = pairwise_stats(
+        [ItemVerdicts(i.id, tuned_side.get((i.id, "A")), tuned_side.get((i.id, "B")),
+                      len(tuned[i.id].output or ""), len(base[i.id].output or "")) for i in items],
+        seed=options.seed, resamples=options.bootstrap_resamples)
+    regular = [r for r in judgments if not r["is_canary"]]
+    canary_rows = [r for r in judgments if r["is_canary"] and r["status"] != "api_error"]
+    parse_failures = sum(r["status"] == "parse_fail" for r in regular)
+    costs = [r["cost_usd"] for r in judgments]
+    extra = {
+        "wilson_ci": stats["wilson_ci"],
+        "length_correlation": stats["length_correlation"],
+        "parse_failure_rate": parse_failures / (2 * len(items)) if items else None,
+        "api_errors": sum(r["status"] == "api_error" for r in regular),
+        "not_judged_items": len(items) - len(judged),
+        "prompt_tokens": sum(r["prompt_tokens"] for r in judgments),
+        "completion_tokens": sum(r["completion_tokens"] for r in judgments),
+        "cached_replies_used": backend.cache_hits,
+        "canaries": options.canaries,
+        "canary_parse_failures": sum(r["status"] == "parse_fail" for r in canary_rows),
+        "use_reference": options.use_reference,
+        "structured_output": getattr(backend, "structured", False),
+        "template_hash": TEMPLATE_HASH,
+    }
+    summary = {key: stats[key] for key in ("n", "wins", "losses", "ties", "scored", "unscored", "win_rate",
+                                           "win_rate_ci", "p_value")}
+    summary.update({
+        "parse_failures": parse_failures,
+        "position_consistency": stats["position_consistency"],
+        "lc_win_rate": stats["lc_win_rate"],
+        "canary_accuracy": canary_accuracy([r["verdict"] for r in canary_rows]) if options.canaries else None,
+        "judge_calls": backend.http_requests,
+        "cost_usd": None if any(c is None for c in costs) else float(sum(costs)),
+        "extra": extra,
+    })
+    return JudgeOutcome(judgments=judgments, stats=summary)
+
+
+# ---------------------------------------------------------------- checks, before anything is spent
+
+def _check_inputs(items, base, tuned, options: JudgeOptions) -> None:
+    ids = [i.id for i in items]
+    if len(set(ids)) != len(ids):
+        raise UserError("duplicate item ids in the golden set; ids must be unique (evalhub golden validate FILE)")
+    for role, answers in (("base", base), ("tuned", tuned)):
+        missing = [i for i in ids if i not in answers]
+        if missing:
+            raise UserError(f"no {role} answer for item(s) {missing[:5]}; generate answers for every golden item")
+    if options.concurrency < 1:
+        raise UserError("judge concurrency must be at least 1")
+    if options.canaries < 0 or options.canaries > len(items):
+        raise UserError(f"--canaries must be between 0 and the golden set's {len(items)} items")
+    if options.max_cost is not None and options.max_cost <= 0:
+        raise UserError("--max-cost must be a positive number of USD")
+    if options.reasks < 0 or options.max_retries < 0:
+        raise UserError("reasks and max_retries must be 0 or more")
+
+
+def _usable(generation: Generation) -> bool:
+    return generation.status == "ok" and generation.output is not None
+
+
+def _make_backend(judge: str, options: JudgeOptions):
+    from evalhub.judge._cache import ReplyCache, default_cache_path
+    from evalhub.judge._cost import Budget, price_for
+    from evalhub.judge._reference import ReferenceJudge
+
+    if judge == "reference":
+        if not options.use_reference:
+            raise UserError("the reference judge grades by similarity to the ideal answer: keep the reference on, "
+                            "or use --judge openai:MODEL")
+        return ReferenceJudge()
+    if not judge.startswith("openai:") or not judge.removeprefix("openai:").strip():
+        raise UserError(f"unknown judge {judge!r}; use --judge openai:MODEL or --judge reference")
+    model = judge.removeprefix("openai:").strip()
+    base_url = options.base_url or os.environ.get("OPENAI_BASE_URL") or None
+    api_key = os.environ.get("OPENAI_API_KEY", "")
+    if not api_key:
+        if base_url is None:
+            raise UserError("the openai judge needs an API key: set OPENAI_API_KEY, or use --judge reference "
+                            "(offline), or --judge-base-url URL for an OpenAI-compatible server")
+        api_key = "not-needed"  # local OpenAI-compatible servers (vLLM) accept any key unless told otherwise
+    price = price_for(model, options.prices)
+    if options.max_cost is not None and price is None:
+        raise UserError(f"--max-cost needs a price for judge model {model!r}: pass prices "
+                        f"{{'{model}': [input, output]}} in USD per million tokens, or drop --max-cost")
+    from evalhub.judge._openai import OpenAIJudge
+
+    cache = ReplyCache(Path(options.cache_path) if options.cache_path else default_cache_path())
+    return OpenAIJudge(judge=judge, model=model, api_key=api_key, base_url=base_url, timeout=options.timeout,
+                       max_retries=options.max_retries, max_completion_tokens=options.max_completion_tokens,
+                       seed=options.seed, reasks=options.reasks, structured=options.structured_output,
+                       cache=cache, budget=Budget(options.max_cost, price, options.max_completion_tokens))
+
+
+# ---------------------------------------------------------------- the calls
+
+def _plan(items: Sequence[GoldenItem], base, tuned, options: JudgeOptions) -> list[_PlannedCall]:
+    """Both orders of every item, then both orders of each canary."""
+    calls = []
+
+    def both_orders(item_id: str, item: GoldenItem, tuned_text: str, base_text: str, is_canary: bool) -> None:
+        reference = item.output if options.use_reference else None
+        calls.append(_PlannedCall(item_id, "A", is_canary, PairRequest(item.prompt, reference, tuned_text, base_text)))
+        calls.append(_PlannedCall(item_id, "B", is_canary, PairRequest(item.prompt, reference, base_text, tuned_text)))
+
+    for item in items:
+        both_orders(item.id, item, tuned[item.id].output, base[item.id].output, False)
+    for item in random.Random(options.seed).sample(list(items), min(options.canaries, len(items))):
+        both_orders(f"canary:{item.id}", item, item.output, CANARY_NON_ANSWER, True)
+    return calls
+
+
+async def _run(backend, planned: list[_PlannedCall], options: JudgeOptions) -> list[CallOutcome]:
+    """All calls, at most `concurrency` in flight; results in the planned order."""
+    from tqdm import tqdm
+
+    limit = asyncio.Semaphore(options.concurrency)
+    bar = tqdm(total=len(planned), desc="judge", unit="call", file=sys.stderr,
+               disable=None if options.progress else True)
+
+    async def one(call: _PlannedCall) -> CallOutcome:
+        async with limit:
+            outcome = await backend.judge_pair(call.request)
+        bar.update(1)
+        return outcome
+
+    try:
+        return list(await asyncio.gather(*(one(call) for call in planned)))
+    finally:
+        bar.close()
+        await backend.aclose()
+
+
+def _row(call: _PlannedCall, outcome: CallOutcome, judge: str, golden_file: str) -> dict:
+    """One `judgments` row; the verdict is turned from a position ('A'/'B') into the tuned model's side."""
+    verdict = None
+    if outcome.status == "ok":
+        verdict = "tie" if outcome.label == "tie" else ("win" if outcome.label == call.tuned_position else "loss")
+    return {
+        "golden_file": golden_file,
+        "item_id": call.item_id,
+        "tuned_position": call.tuned_position,
+        "judge": judge,
+        "raw_reply": outcome.raw_reply,
+        "status": outcome.status,
+        "verdict": verdict,
+        "reason": outcome.reason,
+        "prompt_tokens": outcome.prompt_tokens,
+        "completion_tokens": outcome.completion_tokens,
+        "cost_usd": outcome.cost_usd,
+        "is_canary": call.is_canary,
+    }
