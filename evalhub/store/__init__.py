@@ -8,6 +8,8 @@ from evalhub.store._connect import default_db_path, read_connection, write_conne
 from evalhub.store._export import export_parquet
 from evalhub.store._training import save_training_run
 from evalhub.store._runs import list_runs, load_run, run_exists, save_run
+from evalhub.store._leaderboard import read_leaderboard, read_run
 
 __all__ = ["default_db_path", "read_connection", "write_connection", "save_run", "list_runs", "load_run", "run_exists",
-           "export_parquet", "save_training_run"]
+           "export_parquet", "save_training_run",
+           "read_leaderboard", "read_run"]
