@@ -1,0 +1,151 @@
+"""One run's page: settings and versions, judge telemetry, forgetting per task with CIs, perplexity,
+the adapter's training curves, and the per-item browser."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from evalhub.app.item_browser import show_items
+from evalhub.app.labels import Labels
+from evalhub.app.text import md_literal
+from evalhub.app.verdicts import item_verdicts
+from evalhub.store._leaderboard import RunDetail
+
+
+def _percent(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f}%"
+
+
+def _flat(prefix: str, value) -> list[tuple[str, str]]:
+    """A nested config as (dotted key, JSON value) rows: every setting on one line of a table."""
+    if isinstance(value, dict) and value:
+        return [row for key, inner in value.items() for row in _flat(f"{prefix}.{key}" if prefix else key, inner)]
+    return [(prefix, json.dumps(value, default=str))]
+
+
+def _overview(detail: RunDetail, labels: Labels) -> None:
+    run, summary = detail.run, detail.run.summary
+    stats = summary.get("judge_stats")
+    if stats:
+        lo, hi = stats["win_rate_ci"] or (None, None)
+        cells = st.columns(5)
+        cells[0].metric("Win rate", _percent(stats["win_rate"]), help="(wins + ties/2) / scored items")
+        cells[0].caption(f"95% CI {_percent(lo)} – {_percent(hi)}")
+        cells[1].metric("Length-controlled win rate", _percent(stats["lc_win_rate"]))
+        cells[2].metric("Wins / ties / losses", f"{stats['wins']} / {stats['ties']} / {stats['losses']}")
+        cells[3].metric("Sign test p", "–" if stats["p_value"] is None else f"{stats['p_value']:.3g}")
+        gate = summary.get("gate")
+        cells[4].metric("Gate", "–" if gate is None else "passed" if gate["passed"] else "FAILED")
+    facts = {"run": run.run_id, "kind": run.kind, "date": f"{run.created_at:%Y-%m-%d %H:%M:%S}",
+             "base": run.base.path, "tuned": f"{run.tuned.path} ({run.tuned.kind})",
+             "adapter sha256": run.tuned.adapter_hash or "–", "judge": run.judge or "–",
+             "golden sets": ", ".join(run.golden) or "–"}
+    st.dataframe(pd.DataFrame(list(facts.items()), columns=["", "value"]), hide_index=True)
+    if summary.get("gate"):
+        st.subheader("Gate checks")
+        st.dataframe(pd.DataFrame(summary["gate"]["checks"]), hide_index=True)
+    settings, versions = st.columns([3, 1])
+    settings.subheader("Settings")
+    settings.dataframe(pd.DataFrame(_flat("", detail.config.get("request", {})), columns=["setting", "value"]),
+                       hide_index=True)
+    versions.subheader("Versions")
+    versions.dataframe(pd.DataFrame(list((detail.config.get("versions") or {}).items()), columns=["library", "version"]),
+                       hide_index=True)
+    with st.expander("Full configuration (JSON)"):
+        st.json(detail.config, expanded=False)
+
+
+def _judge(detail: RunDetail) -> None:
+    stats = detail.run.summary.get("judge_stats")
+    if not stats:
+        st.caption("This run judged no golden set.")
+        return
+    cells = st.columns(5)
+    cells[0].metric("Position consistency", _percent(stats["position_consistency"]),
+                    help="Share of items whose two orders got the same verdict; low means position bias")
+    cells[1].metric("Parse failures", stats["parse_failures"], help="Judge replies that could not be read")
+    cells[2].metric("Canary accuracy", _percent(stats["canary_accuracy"]),
+                    help="Ideal answer vs a non-answer: a working judge prefers the ideal every time")
+    cells[3].metric("Judge calls", stats["judge_calls"])
+    cells[4].metric("Cost", "–" if stats["cost_usd"] is None else f"${stats['cost_usd']:.4f}")
+    counts = Counter()
+    for verdict in item_verdicts(detail.judgments):
+        counts[(verdict.golden_file, verdict.outcome or "unscored")] += 1
+        counts[(verdict.golden_file, "parse failures")] += verdict.parse_failed
+    per_file = pd.DataFrame([{"golden set": path, **{k: counts[(path, k)] for k in
+                                                    ("win", "tie", "loss", "unscored", "parse failures")}}
+                             for path in detail.run.golden])
+    st.subheader("Per golden set")
+    st.dataframe(per_file, hide_index=True)
+    judge_metrics = [m for m in detail.metrics if m["stage"] == "judge"]
+    if judge_metrics:
+        st.subheader("More judge measurements")
+        st.dataframe(pd.DataFrame([{"measure": m["name"], "value": m["value"] if m["value"] is not None else
+                                    json.dumps((m["detail"] or {}).get("value"))} for m in judge_metrics]),
+                     hide_index=True)
+
+
+def _forgetting(detail: RunDetail) -> None:
+    if not detail.benchmarks:
+        st.caption("This run measured no benchmark (compare with --tasks).")
+        return
+    frame = pd.DataFrame(detail.benchmarks)
+    st.dataframe(frame, hide_index=True, column_order=["task", "metric", "base", "tuned", "delta", "ci_lo", "ci_hi",
+                                                       "p_value", "forgetting", "n", "task_version"],
+                 column_config={"delta": st.column_config.NumberColumn("Δ (tuned − base)", format="%+.3f"),
+                                "ci_lo": st.column_config.NumberColumn("95% CI low", format="%+.3f"),
+                                "ci_hi": st.column_config.NumberColumn("95% CI high", format="%+.3f"),
+                                "p_value": st.column_config.NumberColumn("p", format="%.3g"),
+                                "forgetting": st.column_config.CheckboxColumn("Significant forgetting")})
+    frame["status"] = frame["forgetting"].map({True: "significant drop", False: "no significant drop"})
+    base = alt.Chart(frame).encode(y=alt.Y("task:N", title=None))
+    chart = (alt.Chart(pd.DataFrame({"zero": [0.0]})).mark_rule(strokeDash=[4, 4]).encode(x="zero:Q")
+             + base.mark_rule().encode(x=alt.X("ci_lo:Q", title="Accuracy change, tuned − base (95% CI)"), x2="ci_hi:Q",
+                                       color=alt.Color("status:N", title=None))
+             + base.mark_point(filled=True, size=80).encode(x="delta:Q", color="status:N",
+                                                            tooltip=["task", "base", "tuned", "delta", "p_value"]))
+    st.altair_chart(chart)
+
+
+def _perplexity(detail: RunDetail) -> None:
+    sets = detail.run.summary.get("perplexity")
+    if not sets:
+        st.caption("This run measured no perplexity (compare with --perplexity-data NAME=FILE).")
+        return
+    tokens = {row["dataset"]: row["tokens"] for row in detail.perplexity if row["role"] == "base"}
+    st.dataframe(pd.DataFrame([{"data set": name, **values, "tokens": tokens.get(name)} for name, values in sets.items()]),
+                 hide_index=True,
+                 column_config={"base": st.column_config.NumberColumn("Perplexity, base", format="%.3f"),
+                                "tuned": st.column_config.NumberColumn("Perplexity, tuned", format="%.3f"),
+                                "delta_pct": st.column_config.NumberColumn("Δ", format="%+.2f%%"),
+                                "bpb_base": st.column_config.NumberColumn("Bits/byte, base", format="%.4f"),
+                                "bpb_tuned": st.column_config.NumberColumn("Bits/byte, tuned", format="%.4f")})
+
+
+def _training(detail: RunDetail) -> None:
+    if not detail.training_curve:
+        st.caption("The store has no training curve for this model (adapters trained with evalhub's trainers "
+                   "record theirs).")
+        return
+    st.caption(f"Loss while training the adapter ({md_literal(detail.training_method or 'unknown method')}).")
+    chart = alt.Chart(pd.DataFrame(detail.training_curve)).mark_line(point=True).encode(
+        x=alt.X("step:Q", title="step"), y=alt.Y("loss:Q", title="loss"), color=alt.Color("split:N", title=None))
+    st.altair_chart(chart)
+
+
+def show_run(detail: RunDetail, labels: Labels) -> None:
+    """Draw one run's page."""
+    run = detail.run
+    st.title(md_literal(f"{labels.models[run.tuned.model_id]} vs {labels.models[run.base.model_id]}"))
+    st.caption(md_literal(f"run {run.run_id} · {run.created_at:%Y-%m-%d %H:%M} · judge {run.judge or '–'}"))
+    tabs = st.tabs(["Overview", "Judge", "Forgetting", "Perplexity", "Training", "Items"])
+    for tab, section in zip(tabs, (lambda: _overview(detail, labels), lambda: _judge(detail),
+                                   lambda: _forgetting(detail), lambda: _perplexity(detail),
+                                   lambda: _training(detail), lambda: show_items(detail, labels))):
+        with tab:
+            section()
