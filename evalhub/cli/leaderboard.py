@@ -1,0 +1,65 @@
+"""`evalhub app`: the Streamlit leaderboard (app.py at the repository root), bound to 127.0.0.1.
+
+(Not named cli/app.py: a submodule `app` would shadow the package's typer `app` object.)
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from evalhub.cli import _shared as shared
+from evalhub.cli._app import app
+from evalhub.errors import UserError
+
+APP_SCRIPT = Path(__file__).resolve().parents[2] / "app.py"
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def _check_port_free(host: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise UserError(f"cannot listen on {host}:{port} ({error.strerror}); pass another --port") from None
+
+
+@app.command("app")
+def app_command(
+    db: Optional[Path] = shared.DB,
+    port: int = typer.Option(8501, help="Port to serve on."),
+    host: str = typer.Option("127.0.0.1", help="Address to bind. Anything but 127.0.0.1 shows your results to the network."),
+) -> None:
+    """Start the leaderboard (Streamlit) on http://HOST:PORT, reading the store read-only."""
+    if not APP_SCRIPT.is_file():
+        raise UserError(f"the app script {APP_SCRIPT} is missing; run `evalhub app` from an editable install "
+                        "(pip install -e .) of the evalhub repository")
+    db_path = shared.resolve_db(db).resolve()
+    _check_port_free(host, port)
+    if host not in LOOPBACK:
+        print(f"evalhub app: warning: listening on {host}: other machines can read this store's results", file=sys.stderr)
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(APP_SCRIPT),
+        "--server.address", host, "--server.port", str(port),
+        # XSRF protection needs CORS protection on; both are Streamlit's defaults, stated so no config file
+        # in the working folder can turn them off.
+        "--server.enableXsrfProtection", "true", "--server.enableCORS", "true",
+        "--server.headless", "true",            # no first-run e-mail prompt, no browser opened on a server
+        "--browser.gatherUsageStats", "false",  # nothing leaves the machine
+        "--server.fileWatcherType", "none",     # a results viewer: no need to watch the source tree for edits
+        "--client.toolbarMode", "viewer",       # no "Deploy" button or developer menu
+    ]
+    print(f"evalhub app: http://{host}:{port}  (store: {db_path}; Ctrl+C stops it)", file=sys.stderr)
+    try:
+        completed = subprocess.run(command, env={**os.environ, "EVALHUB_DB": str(db_path)})
+    except KeyboardInterrupt:
+        return
+    if completed.returncode not in (0, -2):
+        raise typer.Exit(completed.returncode)
