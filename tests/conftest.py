@@ -49,3 +49,36 @@ def demo_run(tmp_path_factory, toy_world: Path, toy_adapter: Path) -> dict:
     assert proc.returncode == 0, proc.stderr[-4000:]
     return {"db": db, "summary": json.loads(summary.read_text()), "reports": reports, "stdout": proc.stdout,
             "stderr": proc.stderr, "root": root}
+
+
+# Hostile golden items: markup in the instruction and the ideal answer, which the app must show as text.
+HOSTILE_GOLDEN = [
+    {"id": "hostile-script", "instruction": "<script>window.__evalhub_xss = 1</script>Translate into Zorvish.",
+     "input": "river wants water", "output": "In Zorvish: mirka thilo kalo. <img src=x onerror=\"window.__evalhub_xss = 2\">"},
+    {"id": "hostile-markdown", "instruction": "What is the capital of Praloia? ![pixel](http://127.0.0.1:9/x.png) **bold**",
+     "output": "The capital of Praloia is Guleinex."},
+]
+
+
+@pytest.fixture(scope="session")
+def app_store(tmp_path_factory, demo_run: dict, toy_world: Path, toy_manifest: dict, toy_adapter: Path) -> dict:
+    """The leaderboard's store: a copy of the demo's store plus a second real compare of the same models over two
+    golden sets (a hostile one first, then the toy set) with the hf backend."""
+    import shutil
+    import subprocess
+    import sys
+
+    root = tmp_path_factory.mktemp("app-store")
+    db, summary = root / "evalhub.duckdb", root / "summary.json"
+    shutil.copy(demo_run["db"], db)
+    hostile = root / "hostile.jsonl"
+    hostile.write_text("".join(json.dumps(item) + "\n" for item in HOSTILE_GOLDEN), encoding="utf-8")
+    toy_golden = toy_world / toy_manifest["golden"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "evalhub", "compare", str(toy_world / toy_manifest["base"]), str(toy_adapter),
+         "--golden", str(hostile), "--golden", str(toy_golden), "--judge", "reference", "--backend", "hf",
+         "--db", str(db), "--json", str(summary), "--report-dir", str(root / "reports")],
+        capture_output=True, text=True, cwd=root, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return {"db": db, "demo": demo_run["summary"], "multi": json.loads(summary.read_text()), "hostile": hostile,
+            "toy_golden": toy_golden}
