@@ -14,13 +14,15 @@ from evalhub.store._leaderboard import LeaderboardData
 
 LEADERBOARD_PAGE = "Leaderboard"
 RUN_PAGE = "Run details"
+FILTERS = {"golden_set": "Golden set", "judge": "Judge", "base": "Base"}
 
 
 def _filtered(rows: pd.DataFrame) -> pd.DataFrame:
     """Filters by golden set, judge and base; an empty filter keeps everything."""
     columns = st.columns([2, 2, 2, 1.4], vertical_alignment="bottom")
-    for column, (field, label) in zip(columns, (("golden_set", "Golden set"), ("judge", "Judge"), ("base", "Base"))):
-        chosen = column.multiselect(label, sorted(rows[field].unique()), key=f"filter_{field}", placeholder="all")
+    options = {field: sorted(rows[field].unique()) for field in FILTERS}  # from every row: choices never vanish
+    for column, (field, label) in zip(columns, FILTERS.items()):
+        chosen = column.multiselect(label, options[field], key=f"filter_{field}", placeholder="all")
         if chosen:
             rows = rows[rows[field].isin(chosen)]
     every_run = columns[3].toggle("every run", key="every_run", help="Also older runs of the same model and golden set")
@@ -113,7 +115,7 @@ def show_leaderboard(data: LeaderboardData, labels: Labels) -> None:
     _table(rows)
     # The ranking pools every run passing the filters, not only the newest per model: more items, same models.
     filtered_all = all_rows
-    for field in ("golden_set", "judge", "base"):
+    for field in FILTERS:
         chosen = st.session_state.get(f"filter_{field}")
         if chosen:
             filtered_all = filtered_all[filtered_all[field].isin(chosen)]

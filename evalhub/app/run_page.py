@@ -17,6 +17,9 @@ from evalhub.app.verdicts import item_verdicts
 from evalhub.store._leaderboard import RunDetail
 
 
+STATUS_COLORS = alt.Scale(domain=["significant drop", "no significant drop"], range=["#d62728", "#1f77b4"])
+
+
 def _percent(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f}%"
 
@@ -41,6 +44,8 @@ def _overview(detail: RunDetail, labels: Labels) -> None:
         cells[3].metric("Sign test p", "–" if stats["p_value"] is None else f"{stats['p_value']:.3g}")
         gate = summary.get("gate")
         cells[4].metric("Gate", "–" if gate is None else "passed" if gate["passed"] else "FAILED")
+        if len(run.golden) > 1:
+            st.caption("Over all the run's golden sets together; the leaderboard and the Judge tab split them.")
     facts = {"run": run.run_id, "kind": run.kind, "date": f"{run.created_at:%Y-%m-%d %H:%M:%S}",
              "base": run.base.path, "tuned": f"{run.tuned.path} ({run.tuned.kind})",
              "adapter sha256": run.tuned.adapter_hash or "–", "judge": run.judge or "–",
@@ -106,7 +111,7 @@ def _forgetting(detail: RunDetail) -> None:
     base = alt.Chart(frame).encode(y=alt.Y("task:N", title=None))
     chart = (alt.Chart(pd.DataFrame({"zero": [0.0]})).mark_rule(strokeDash=[4, 4]).encode(x="zero:Q")
              + base.mark_rule().encode(x=alt.X("ci_lo:Q", title="Accuracy change, tuned − base (95% CI)"), x2="ci_hi:Q",
-                                       color=alt.Color("status:N", title=None))
+                                       color=alt.Color("status:N", title=None, scale=STATUS_COLORS))
              + base.mark_point(filled=True, size=80).encode(x="delta:Q", color="status:N",
                                                             tooltip=["task", "base", "tuned", "delta", "p_value"]))
     st.altair_chart(chart)
