@@ -1,53 +1,73 @@
-"""Supervised fine-tuning with a LoRA adapter through TRL's SFTTrainer (loss on the completion only)."""
+"""Supervised fine-tuning through TRL's SFTTrainer: LoRA, QLoRA or full fine-tuning, loss on the completion only.
+
+Every example is a prompt (chat messages) and a completion, so the loss covers the answer and not the
+question. NEFTune adds noise to the input embeddings while training (`neftune_alpha`); packing joins short
+examples into `max_length` blocks.
+"""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from evalhub.errors import UserError
+from trainers._common import TrainSettings
+
 
 @dataclass
-class SFTSettings:
-    base: Path
-    data: Path
-    output: Path
-    max_steps: int = 60
-    lora_r: int = 16
-    lora_alpha: int | None = None  # defaults to 2r
-    learning_rate: float = 3e-3
-    batch_size: int = 16
-    max_length: int = 128
-    seed: int = 0
+class SFTSettings(TrainSettings):
+    """SFT settings: the shared ones (base, data, output, max_steps, lora_r, ...) and these."""
+
+    neftune_alpha: float | None = None  # NEFTune noise scale; 5 is the paper's usual value
+    packing: bool = False
+    full_finetune: bool = False  # train every weight instead of a LoRA adapter (writes a full model)
 
 
-def _prompt_completion(row: dict) -> dict:
-    prompt = f"{row['instruction']}\n\n{row['input']}" if row.get("input") else row["instruction"]
-    return {"prompt": [{"role": "user", "content": prompt}],
-            "completion": [{"role": "assistant", "content": row["output"]}]}
+def _rows(examples, chat_template: bool) -> list[dict]:
+    """TRL prompt-completion rows: conversational (chat template applied by TRL) or plain text."""
+    if chat_template:
+        return [{"prompt": list(e.prompt), "completion": [{"role": "assistant", "content": e.completion}]}
+                for e in examples]
+    return [{"prompt": "\n\n".join(m["content"] for m in e.prompt) + "\n", "completion": e.completion}
+            for e in examples]
 
 
-def train_sft(settings: SFTSettings) -> Path:
-    """Train a LoRA adapter on instruction data and save it (safetensors) into settings.output."""
-    import torch
+def train_sft(settings: SFTSettings, db: Path | None = None) -> Path:
+    """Train on instruction / prompt-completion / chat data and write the adapter (or full model) into
+    settings.output with training.json and curves.csv; with `db`, record the run and its curves in the store."""
     from datasets import Dataset
-    from peft import LoraConfig
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import set_seed
     from trl import SFTConfig, SFTTrainer
 
-    rows = [json.loads(line) for line in Path(settings.data).read_text(encoding="utf-8").splitlines() if line.strip()]
-    dataset = Dataset.from_list([_prompt_completion(r) for r in rows])
-    torch.manual_seed(settings.seed)
-    tokenizer = AutoTokenizer.from_pretrained(settings.base)
-    model = AutoModelForCausalLM.from_pretrained(settings.base, dtype=torch.float32)
-    lora = LoraConfig(r=settings.lora_r, lora_alpha=settings.lora_alpha or 2 * settings.lora_r,
-                      target_modules="all-linear", task_type="CAUSAL_LM")
-    args = SFTConfig(output_dir=str(Path(settings.output) / "checkpoints"), max_steps=settings.max_steps,
-                     per_device_train_batch_size=settings.batch_size, learning_rate=settings.learning_rate,
-                     lr_scheduler_type="cosine", warmup_steps=max(1, settings.max_steps // 10), logging_steps=10,
-                     save_strategy="no", report_to=[], use_cpu=True, bf16=False, seed=settings.seed,
-                     max_length=settings.max_length)
-    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=lora)
-    trainer.train()
-    trainer.model.save_pretrained(settings.output, safe_serialization=True)
+    from trainers import _common
+    from trainers._curves import OverfittingWatch
+    from trainers.data import load_sft_examples
+
+    _common.check_settings(settings)
+    if settings.qlora and settings.full_finetune:
+        raise UserError("qlora and full_finetune exclude each other: QLoRA trains an adapter on a 4-bit base")
+    examples = load_sft_examples(settings.data)
+    validation = load_sft_examples(settings.validation) if settings.validation else None
+    train_rows, eval_rows = _common.split_validation(examples, validation, settings.validation_fraction,
+                                                     settings.seed)
+    contamination = _common.check_contamination(settings)
+    tokenizer = _common.load_tokenizer(settings)
+    set_seed(settings.seed)
+    model = _common.load_base_model(settings)
+    peft_config = None if settings.full_finetune else _common.lora_config(settings, model)
+    with _common.staged_output(settings.output) as staging:
+        args = SFTConfig(**_common.trainer_arguments(settings, staging / ".checkpoints", bool(eval_rows)),
+                         completion_only_loss=True, packing=settings.packing,
+                         neftune_noise_alpha=settings.neftune_alpha)
+        watch = OverfittingWatch(patience=settings.patience)
+        # Seeds first: they fix the LoRA initialisation (inside the trainer), the data order and dropout.
+        set_seed(settings.seed)
+        trainer = SFTTrainer(
+            model=model, args=args, processing_class=tokenizer, peft_config=peft_config, callbacks=[watch],
+            train_dataset=Dataset.from_list(_rows(train_rows, settings.chat_template)),
+            eval_dataset=Dataset.from_list(_rows(eval_rows, settings.chat_template)) if eval_rows else None)
+        trainer.train()
+        if settings.full_finetune:
+            tokenizer.save_pretrained(staging)
+        _common.finish(trainer, watch, staging, "sft", settings, train_rows, eval_rows, contamination, db)
     return Path(settings.output)

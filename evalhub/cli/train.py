@@ -1,0 +1,114 @@
+"""`evalhub train sft|dpo`: train an adapter from a YAML config, with flags that override it.
+
+The adapter's folder is printed on stdout; progress bars and the trainer's logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from evalhub.cli import _shared as shared
+from evalhub.cli._app import app
+
+train_app = typer.Typer(help="Train a LoRA / QLoRA adapter (SFT or DPO) that `evalhub compare` can read.",
+                        no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+CONFIG = typer.Option(None, "--config", help="YAML file of settings (see trainers/configs/); flags override it.")
+BASE = typer.Option(None, help="Base model folder (or a model id in the local cache); toy:base names the toy model.")
+OUTPUT = typer.Option(None, help="Folder for the adapter, training.json and curves.csv.")
+MAX_STEPS = typer.Option(None, help="Optimizer steps.")
+LORA_R = typer.Option(None, help="LoRA rank (alpha defaults to 2r).")
+LORA_ALPHA = typer.Option(None, help="LoRA alpha.")
+QLORA = typer.Option(None, "--qlora/--no-qlora", help="Load the base in 4-bit NF4 (double quantization) and train LoRA on it.")
+LEARNING_RATE = typer.Option(None, help="Peak learning rate (cosine schedule, 10% warm-up).")
+BATCH_SIZE = typer.Option(None, help="Examples per step.")
+SEED = typer.Option(None, help="Seed of the LoRA initialisation, data order and split; same seed, same adapter.")
+VALIDATION = typer.Option(None, help="Validation file (default: a held-out share of --data).")
+EVAL_STEPS = typer.Option(None, help="Validation loss every this many steps.")
+PATIENCE = typer.Option(None, help="Stop after this many validation-loss rises in a row while training loss falls.")
+GOLDEN = typer.Option([], "--golden", help="Golden set checked for overlap with the training data; repeatable.")
+STRICT = typer.Option(None, "--strict/--no-strict", help="Make golden/training overlap an error.")
+
+
+def _overrides(**flags) -> dict:
+    flags["golden"] = flags.get("golden") or None
+    return {name: value for name, value in flags.items() if value is not None}
+
+
+def _run(train, settings_class, config: Optional[Path], db: Optional[Path], overrides: dict) -> None:
+    from trainers.config import load_settings
+
+    settings = load_settings(settings_class, config, overrides)
+    # Results on stdout, everything else on stderr: the Trainer prints its logs to stdout.
+    with contextlib.redirect_stdout(sys.stderr):
+        output = train(settings, db=shared.resolve_db(db))
+    print(output)
+
+
+@train_app.command("sft")
+def sft(
+    config: Optional[Path] = CONFIG,
+    base: Optional[str] = BASE,
+    data: Optional[str] = typer.Option(None, help="Training JSONL: instruction/input/output, prompt/completion or messages."),
+    output: Optional[Path] = OUTPUT,
+    max_steps: Optional[int] = MAX_STEPS,
+    lora_r: Optional[int] = LORA_R,
+    lora_alpha: Optional[int] = LORA_ALPHA,
+    qlora: Optional[bool] = QLORA,
+    neftune_alpha: Optional[float] = typer.Option(None, help="NEFTune noise on the input embeddings (e.g. 5)."),
+    packing: Optional[bool] = typer.Option(None, "--packing/--no-packing", help="Pack short examples into max_length blocks."),
+    full_finetune: Optional[bool] = typer.Option(None, "--full-finetune/--lora", help="Train every weight instead of an adapter."),
+    learning_rate: Optional[float] = LEARNING_RATE,
+    batch_size: Optional[int] = BATCH_SIZE,
+    seed: Optional[int] = SEED,
+    validation: Optional[str] = VALIDATION,
+    eval_steps: Optional[int] = EVAL_STEPS,
+    patience: Optional[int] = PATIENCE,
+    golden: List[str] = GOLDEN,
+    strict: Optional[bool] = STRICT,
+    db: Optional[Path] = shared.DB,
+) -> None:
+    """Supervised fine-tuning (loss on the completion only) through TRL's SFTTrainer."""
+    from trainers.sft import SFTSettings, train_sft
+
+    _run(train_sft, SFTSettings, config, db, _overrides(
+        base=base, data=data, output=output, max_steps=max_steps, lora_r=lora_r, lora_alpha=lora_alpha, qlora=qlora,
+        neftune_alpha=neftune_alpha, packing=packing, full_finetune=full_finetune, learning_rate=learning_rate,
+        batch_size=batch_size, seed=seed, validation=validation, eval_steps=eval_steps, patience=patience,
+        golden=golden, strict=strict))
+
+
+@train_app.command("dpo")
+def dpo(
+    config: Optional[Path] = CONFIG,
+    base: Optional[str] = BASE,
+    data: Optional[str] = typer.Option(None, help="Preference JSONL: prompt/chosen/rejected."),
+    output: Optional[Path] = OUTPUT,
+    max_steps: Optional[int] = MAX_STEPS,
+    lora_r: Optional[int] = LORA_R,
+    lora_alpha: Optional[int] = LORA_ALPHA,
+    qlora: Optional[bool] = QLORA,
+    beta: Optional[float] = typer.Option(None, help="DPO beta: how strongly to stay near the reference (the base)."),
+    learning_rate: Optional[float] = LEARNING_RATE,
+    batch_size: Optional[int] = BATCH_SIZE,
+    seed: Optional[int] = SEED,
+    validation: Optional[str] = VALIDATION,
+    eval_steps: Optional[int] = EVAL_STEPS,
+    patience: Optional[int] = PATIENCE,
+    golden: List[str] = GOLDEN,
+    strict: Optional[bool] = STRICT,
+    db: Optional[Path] = shared.DB,
+) -> None:
+    """Direct preference optimisation through TRL's DPOTrainer; the reference is the base (adapter disabled)."""
+    from trainers.dpo import DPOSettings, train_dpo
+
+    _run(train_dpo, DPOSettings, config, db, _overrides(
+        base=base, data=data, output=output, max_steps=max_steps, lora_r=lora_r, lora_alpha=lora_alpha, qlora=qlora,
+        beta=beta, learning_rate=learning_rate, batch_size=batch_size, seed=seed, validation=validation,
+        eval_steps=eval_steps, patience=patience, golden=golden, strict=strict))

@@ -1,0 +1,304 @@
+"""What SFT and DPO share: the settings every run has, loading the base (full precision or 4-bit NF4), the
+LoRA config, the validation split, the Trainer arguments of the overfitting watch, and the outputs.
+
+A run checks everything it can before spending compute (data, base, target modules, golden-set
+contamination), trains in a staging folder, and moves the finished outputs into place at the end, so a
+failed run leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import platform
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from evalhub.errors import UserError
+from trainers.data import file_sha256
+
+ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json")
+LIBRARIES = ("evalhub", "torch", "transformers", "peft", "trl", "accelerate", "datasets", "bitsandbytes")
+
+
+@dataclass
+class TrainSettings:
+    """Settings shared by SFT and DPO. YAML keys and CLI flags use these names."""
+
+    base: Path
+    data: Path
+    output: Path
+    max_steps: int = 60
+    lora_r: int = 16
+    lora_alpha: int | None = None  # defaults to 2r
+    lora_dropout: float = 0.0
+    target_modules: list[str] | str = "all-linear"  # module names (e.g. [q_proj, v_proj]) or "all-linear"
+    qlora: bool = False  # 4-bit NF4 base with double quantization (bitsandbytes), LoRA on top
+    learning_rate: float = 3e-3
+    batch_size: int = 16
+    max_length: int = 128
+    seed: int = 0
+    validation: Path | None = None  # a validation file; without one, validation_fraction of the data is held out
+    validation_fraction: float = 0.1  # 0 turns the overfitting watch off
+    eval_steps: int = 10
+    patience: int = 3  # stop after this many validation-loss rises in a row while training loss falls
+    logging_steps: int = 5
+    gradient_checkpointing: bool = False  # saves memory on real models; slower on the toy one
+    chat_template: bool = True  # train on chat-templated prompts, as evaluation sends them by default
+    golden: list[Path] = field(default_factory=list)  # golden sets checked for contamination before training
+    strict: bool = False  # contamination found in a golden set is an error instead of a warning
+
+
+def settings_dict(settings) -> dict[str, Any]:
+    """The settings as JSON-ready values (paths as text), for training.json."""
+    def plain(value):
+        if isinstance(value, Path):
+            return str(value)
+        if isinstance(value, list):
+            return [plain(v) for v in value]
+        return value
+
+    return {name: plain(value) for name, value in dataclasses.asdict(settings).items()}
+
+
+def check_settings(settings: TrainSettings) -> None:
+    numbers = {"max_steps": settings.max_steps, "lora_r": settings.lora_r, "batch_size": settings.batch_size,
+               "max_length": settings.max_length, "eval_steps": settings.eval_steps,
+               "logging_steps": settings.logging_steps}
+    for name, value in numbers.items():
+        if value < 1:
+            raise UserError(f"{name} must be at least 1, got {value}")
+    if not 0 <= settings.validation_fraction < 1:
+        raise UserError(f"validation_fraction must be in [0, 1), got {settings.validation_fraction}")
+    if settings.learning_rate <= 0:
+        raise UserError(f"learning_rate must be positive, got {settings.learning_rate}")
+
+
+def check_contamination(settings: TrainSettings) -> list[dict]:
+    """Report golden items found in the training data (stderr); with `strict`, refuse to train."""
+    from evalhub.golden import load_golden
+    from trainers.contamination import contamination_report
+
+    findings = []
+    for golden_file in settings.golden:
+        for finding in contamination_report(load_golden(golden_file), settings.data):
+            print(f"contamination: {golden_file}: {finding.describe(settings.data)}", file=sys.stderr)
+            findings.append({"golden": str(golden_file), **dataclasses.asdict(finding)})
+    if findings and settings.strict:
+        raise UserError(f"{len(findings)} golden item(s) appear in {settings.data} (listed above); remove them from "
+                        f"the training data, or drop --strict to train anyway")
+    return findings
+
+
+def split_validation(examples: list, validation: list | None, fraction: float, seed: int) -> tuple[list, list]:
+    """(train, validation): the validation file when given, else a seeded random `fraction` of the data."""
+    import random
+
+    if validation is not None:
+        return examples, validation
+    if fraction == 0 or len(examples) < 2:
+        return examples, []
+    count = max(1, round(fraction * len(examples)))
+    held_out = set(random.Random(seed).sample(range(len(examples)), count))
+    return ([e for i, e in enumerate(examples) if i not in held_out],
+            [e for i, e in enumerate(examples) if i in held_out])
+
+
+def load_tokenizer(settings: TrainSettings):
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(settings.base)
+    except (OSError, ValueError) as error:
+        raise UserError(f"cannot load the base model {settings.base}: {str(error).splitlines()[0]}; pass --base a "
+                        f"model folder (with config.json and a tokenizer) or a model id in the local cache") from None
+    if settings.chat_template and not tokenizer.chat_template:
+        raise UserError(f"the tokenizer of {settings.base} has no chat template; set chat_template: false")
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_base_model(settings: TrainSettings):
+    """The base in float32, or in 4-bit NF4 with double quantization for QLoRA."""
+    import torch
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+    kwargs: dict[str, Any] = {"dtype": torch.float32}
+    if settings.qlora:
+        compute = torch.bfloat16 if torch.cuda.is_available() else torch.float32
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=compute)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(settings.base, **kwargs)
+    except (OSError, ValueError) as error:
+        raise UserError(f"cannot load the base model {settings.base}: {str(error).splitlines()[0]}; pass --base a "
+                        f"model folder (with config.json) or a model id in the local cache") from None
+    if settings.qlora:
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=settings.gradient_checkpointing)
+    return model
+
+
+def lora_config(settings: TrainSettings, model):
+    """peft LoRA config; named target modules must exist in the model (peft's own error is a stack trace)."""
+    import torch
+    from peft import LoraConfig
+
+    targets = settings.target_modules
+    if isinstance(targets, str) and targets != "all-linear":
+        targets = [targets]
+    if targets != "all-linear":
+        names = [name for name, _ in model.named_modules()]
+        missing = [t for t in targets if not any(n == t or n.endswith(f".{t}") for n in names)]
+        if missing:
+            linear = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules()
+                             if isinstance(m, torch.nn.Linear) and n != "lm_head"})
+            raise UserError(f"target module(s) {missing} do not exist in {settings.base}; "
+                            f"choose among {linear} or 'all-linear'")
+    return LoraConfig(r=settings.lora_r, lora_alpha=settings.lora_alpha or 2 * settings.lora_r,
+                      lora_dropout=settings.lora_dropout, target_modules=targets, task_type="CAUSAL_LM")
+
+
+def trainer_arguments(settings: TrainSettings, checkpoints: Path, has_validation: bool) -> dict[str, Any]:
+    """TrainingArguments shared by SFTConfig and DPOConfig.
+
+    With a validation set, validation loss is computed at the start and every `eval_steps`; each new best is
+    checkpointed (weights only) and restored at the end, so the adapter written is the best one seen.
+    """
+    import torch
+
+    gpu = torch.cuda.is_available()
+    watch: dict[str, Any] = {"save_strategy": "no"}
+    if has_validation:
+        watch = dict(eval_strategy="steps", eval_steps=settings.eval_steps, eval_on_start=True,
+                     per_device_eval_batch_size=settings.batch_size, save_strategy="best", save_only_model=True,
+                     save_total_limit=1, load_best_model_at_end=True, metric_for_best_model="eval_loss",
+                     greater_is_better=False)
+    return dict(
+        output_dir=str(checkpoints), max_steps=settings.max_steps, per_device_train_batch_size=settings.batch_size,
+        learning_rate=settings.learning_rate, lr_scheduler_type="cosine",
+        warmup_steps=max(1, settings.max_steps // 10), logging_steps=settings.logging_steps,
+        report_to=[], use_cpu=not gpu, bf16=gpu and torch.cuda.is_bf16_supported(), seed=settings.seed,
+        data_seed=settings.seed, max_length=settings.max_length, dataloader_num_workers=0,
+        gradient_checkpointing=settings.gradient_checkpointing, **watch,
+    )
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"python": platform.python_version(), "platform": platform.platform()}
+    for name in LIBRARIES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return found
+
+
+def weights_sha256(folder: Path) -> str:
+    """The adapter's identity: sha256 of adapter_model.safetensors (as `models.adapter_hash` in the store);
+    for a full model, of its safetensors files' hashes in name order."""
+    adapter = folder / "adapter_model.safetensors"
+    if adapter.exists():
+        return file_sha256(adapter)
+    import hashlib
+
+    digest = hashlib.sha256()
+    for shard in sorted(folder.glob("*.safetensors")):
+        digest.update(file_sha256(shard).encode())
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def staged_output(output: Path) -> Iterator[Path]:
+    """A fresh folder beside `output` to train into; on success it replaces `output`, on any error it is removed.
+
+    Refuses to replace a folder that is not a previous training output (one without training.json).
+    """
+    output = Path(output)
+    if output.exists() and (not output.is_dir() or (any(output.iterdir()) and not (output / "training.json").exists())):
+        raise UserError(f"{output} exists and is not a training output; choose another --output or empty it")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}-", dir=output.parent))
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    shutil.rmtree(staging / ".checkpoints", ignore_errors=True)  # weights-only checkpoints of the best step
+    (staging / "README.md").unlink(missing_ok=True)  # peft's empty model card: the record is training.json
+    if output.exists():
+        shutil.rmtree(output)
+    staging.rename(output)
+
+
+def finish(trainer, watch, staging: Path, method: str, settings: TrainSettings, train_rows: list, eval_rows: list,
+           contamination: list[dict], db: Path | None) -> dict:
+    """Save the (best) weights, then training.json and curves.csv beside them, and the run in the store."""
+    from trainers._curves import curve_points
+
+    if watch.reason:
+        print(f"early stop at step {watch.stopped_at}: {watch.reason}", file=sys.stderr)
+    trainer.model.save_pretrained(staging, safe_serialization=True)
+    points = curve_points(trainer.state.log_history, loss_is_nll=method == "sft")
+    validation = settings.validation
+    data = {"train": {"path": str(settings.data), "sha256": file_sha256(settings.data), "rows": len(train_rows)},
+            "validation": {"path": str(validation) if validation else None,
+                           "sha256": file_sha256(validation) if validation else None, "rows": len(eval_rows),
+                           # held out of --data: its line numbers, so the split can be checked
+                           "lines": None if validation else sorted(e.line for e in eval_rows)}}
+    metrics = final_metrics(trainer, watch, points)
+    return write_record(staging, method, settings, data, metrics, contamination, points, db)
+
+
+def write_record(staging: Path, method: str, settings: TrainSettings, data: dict, metrics: dict,
+                 contamination: list[dict], points, db: Path | None) -> dict:
+    """training.json and curves.csv beside the weights, and the run with its curves in the store (when `db`)."""
+    from trainers._curves import write_curves
+
+    write_curves(points, staging / "curves.csv")
+    adapter_hash = weights_sha256(staging)
+    record = {"method": method, "adapter_sha256": adapter_hash, "config": settings_dict(settings),
+              "seed": settings.seed, "versions": versions(), "data": data, "metrics": metrics,
+              "contamination": contamination, "curves": "curves.csv"}
+    (staging / "training.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    if db is not None:
+        from evalhub.store import save_training_run
+
+        save_training_run(adapter_hash, str(Path(settings.output).resolve()), method, record,
+                          [dataclasses.asdict(p) for p in points], db)
+    return record
+
+
+def final_metrics(trainer, watch, points) -> dict[str, Any]:
+    """What the run ended with: steps, losses, the best validation point, and why it stopped."""
+    state = trainer.state
+    train = [p for p in points if p.split == "train"]
+    evals = [p for p in points if p.split == "eval"]
+    runtime = next((e["train_runtime"] for e in reversed(state.log_history) if "train_runtime" in e), None)
+    tokens = next((e["num_tokens"] for e in reversed(state.log_history) if "num_tokens" in e), None)
+    metrics: dict[str, Any] = {
+        "steps": state.global_step, "train_loss_final": train[-1].loss if train else None,
+        "train_runtime_s": runtime, "train_tokens": tokens,
+        "stopped_early": watch.stopped_at is not None, "stop_reason": watch.reason,
+    }
+    if evals:
+        # The Trainer restored the best checkpoint (never the step-0 evaluation, which has none).
+        best_step = state.best_global_step or min(evals[1:] or evals, key=lambda p: p.loss).step
+        best = next(p for p in evals if p.step == best_step)
+        metrics.update(eval_loss_start=evals[0].loss, eval_loss_final=evals[-1].loss, best_step=best.step,
+                       eval_loss_best=best.loss, eval_perplexity_best=best.perplexity,
+                       eval_reward_margin_start=evals[0].reward_margin, eval_reward_margin_best=best.reward_margin)
+    quantized = sum(type(m).__name__ == "Linear4bit" for m in trainer.model.modules())
+    if quantized:
+        metrics["base_4bit_layers"] = quantized
+    return metrics

@@ -1,0 +1,73 @@
+"""Direct preference optimisation through TRL's DPOTrainer on {"prompt", "chosen", "rejected"} pairs.
+
+The reference model is the base itself, reached by disabling the LoRA adapter: TRL does this when it is
+given a peft config and no ref_model, so there is never a second copy of the base in memory. To run DPO
+after SFT, merge the SFT adapter first (`evalhub merge`) and pass the merged model as the base: the
+reference is then the SFT model, as DPO intends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from evalhub.errors import UserError
+from trainers._common import TrainSettings
+
+
+@dataclass
+class DPOSettings(TrainSettings):
+    """DPO settings: the shared ones and the strength of the pull towards the reference."""
+
+    beta: float = 0.1
+    learning_rate: float = 2e-3  # toy-scale, like SFT's default; real models want ~5e-6 to 5e-5
+    max_length: int = 128
+
+
+def _rows(examples, chat_template: bool) -> list[dict]:
+    """TRL preference rows: conversational (chat template applied by TRL) or plain text."""
+    if chat_template:
+        return [{"prompt": list(e.prompt), "chosen": [{"role": "assistant", "content": e.chosen}],
+                 "rejected": [{"role": "assistant", "content": e.rejected}]} for e in examples]
+    return [{"prompt": "\n\n".join(m["content"] for m in e.prompt) + "\n", "chosen": e.chosen, "rejected": e.rejected}
+            for e in examples]
+
+
+def train_dpo(settings: DPOSettings, db: Path | None = None) -> Path:
+    """Train a LoRA adapter with DPO and write it into settings.output with training.json and curves.csv;
+    with `db`, record the run and its curves in the store."""
+    from datasets import Dataset
+    from transformers import set_seed
+    from trl import DPOConfig, DPOTrainer
+
+    from trainers import _common
+    from trainers._curves import OverfittingWatch
+    from trainers.data import load_preference_examples
+
+    _common.check_settings(settings)
+    if settings.beta <= 0:
+        raise UserError(f"beta must be positive, got {settings.beta}")
+    examples = load_preference_examples(settings.data)
+    validation = load_preference_examples(settings.validation) if settings.validation else None
+    train_rows, eval_rows = _common.split_validation(examples, validation, settings.validation_fraction,
+                                                     settings.seed)
+    contamination = _common.check_contamination(settings)
+    tokenizer = _common.load_tokenizer(settings)
+    set_seed(settings.seed)
+    model = _common.load_base_model(settings)
+    peft_config = _common.lora_config(settings, model)
+    with _common.staged_output(settings.output) as staging:
+        args = DPOConfig(**_common.trainer_arguments(settings, staging / ".checkpoints", bool(eval_rows)),
+                         beta=settings.beta)
+        watch = OverfittingWatch(patience=settings.patience)
+        # Seeds first: they fix the LoRA initialisation (inside the trainer), the data order and dropout.
+        set_seed(settings.seed)
+        trainer = DPOTrainer(
+            model=model, args=args, processing_class=tokenizer, peft_config=peft_config, callbacks=[watch],
+            train_dataset=Dataset.from_list(_rows(train_rows, settings.chat_template)),
+            eval_dataset=Dataset.from_list(_rows(eval_rows, settings.chat_template)) if eval_rows else None)
+        if trainer.ref_model is not None:  # the promise above: no second copy of the base
+            raise RuntimeError("DPOTrainer loaded a separate reference model; expected the disabled adapter")
+        trainer.train()
+        _common.finish(trainer, watch, staging, "dpo", settings, train_rows, eval_rows, contamination, db)
+    return Path(settings.output)
