@@ -8,7 +8,7 @@
 Every item is judged in both orders (tuned answer as "Answer A", then as "Answer B"); an item counts only
 when both orders gave a verdict, and orders that disagree make a tie. Judges: "openai:MODEL" through the
 openai SDK (OPENAI_API_KEY; `base_url` for any OpenAI-compatible server), or "reference", an offline
-deterministic judge by chrF similarity to the ideal answer.
+deterministic judge by chrF similarity to the item's ideal answer beyond what every ideal answer shares.
 
 Stopping: a missing key, a bad judge name or bad options raise UserError before any call. A run that would
 pass `max_cost`, or whose endpoint refuses the request or the credentials (400/401/403/404), lets the calls
@@ -81,7 +81,7 @@ def judge_pairs(items: Sequence[GoldenItem], base: Mapping[str, Generation], tun
     from evalhub.stats.pairwise import ItemVerdicts, canary_accuracy, pairwise_stats
 
     _check_inputs(items, base, tuned, options)
-    backend = _make_backend(judge, options)
+    backend = _make_backend(judge, options, [item.output for item in items])
     judged = [i for i in items if _usable(base[i.id]) and _usable(tuned[i.id])]
     planned = _plan(judged, base, tuned, options)
     try:
@@ -154,7 +154,7 @@ def _usable(generation: Generation) -> bool:
     return generation.status == "ok" and generation.output is not None
 
 
-def _make_backend(judge: str, options: JudgeOptions):
+def _make_backend(judge: str, options: JudgeOptions, references: list[str]):
     from evalhub.judge._cache import ReplyCache, default_cache_path
     from evalhub.judge._cost import Budget, price_for
     from evalhub.judge._reference import ReferenceJudge
@@ -163,7 +163,7 @@ def _make_backend(judge: str, options: JudgeOptions):
         if not options.use_reference:
             raise UserError("the reference judge grades by similarity to the ideal answer: keep the reference on, "
                             "or use --judge openai:MODEL")
-        return ReferenceJudge()
+        return ReferenceJudge(references)
     if not judge.startswith("openai:") or not judge.removeprefix("openai:").strip():
         raise UserError(f"unknown judge {judge!r}; use --judge openai:MODEL or --judge reference")
     model = judge.removeprefix("openai:").strip()
