@@ -51,6 +51,11 @@ class Received:
 Reply = Callable[[dict], Union[str, Response]]
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # the default backlog of 5 refuses connections when many clients connect at once
+
+
 def completion(content: str, body: dict | None = None, model: str = "fake-judge") -> Response:
     """A well-formed chat completion whose message is `content`; token counts are a fixed function of the text
     (about 4 characters a token), so tests can compute the cost they expect."""
@@ -173,8 +178,7 @@ class FakeOpenAI:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (a timeout test): nothing to answer
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="fake-openai", daemon=True)
         self._thread.start()
         return self
