@@ -390,3 +390,12 @@ def test_the_api_key_is_never_stored_or_logged(key, tmp_path, items, capfd, capl
     assert outcome.stats["wins"] == 2
     for text in (stored, out, err, caplog.text):
         assert SECRET not in text and "0123456789abcdef" not in text
+
+
+def test_judging_from_inside_a_running_event_loop(tmp_path, items):
+    import asyncio
+
+    async def notebook_cell():
+        return judge_pairs(items[:2], answers(items[:2], WRONG), answers(items[:2]), "reference")
+
+    assert asyncio.run(notebook_cell()).stats["wins"] == 2

@@ -41,14 +41,17 @@ class JudgeOptions:
     """How to judge. Defaults suit OpenAI's rate limits and a GPT-4-class judge."""
 
     base_url: str | None = None          # an OpenAI-compatible server (e.g. vLLM); None: OpenAI (or $OPENAI_BASE_URL)
-    concurrency: int = 16                # judge calls in flight at once
+    # Judge calls in flight at once. With GPT-4-class latencies (1-3 s a call) 32 is roughly 10-30 calls a
+    # second, within OpenAI's per-minute request limits from tier 2 up; a lower tier's 429s are retried after
+    # their Retry-After. A loopback judge answering in 100 ms does 400 calls in about 1.5-3 s (bench/).
+    concurrency: int = 32
     max_cost: float | None = None        # USD; the run stops (UserError) before a call could pass it
     use_reference: bool = True           # show the judge the ideal answer
     canaries: int = 0                    # extra ideal-vs-non-answer pairs, reported apart
     seed: int = 0                        # judge sampling seed, canary choice, bootstrap
     cache_path: str | None = None        # None: $EVALHUB_CACHE/judge/replies.jsonl or ~/.cache/evalhub/judge/...
     timeout: float = 60.0                # seconds per HTTP request
-    max_retries: int = 4                 # per call, on 429 / 5xx / timeouts / HTTP-200 error bodies
+    max_retries: int = 6                 # per call, on 429 / 5xx / timeouts / HTTP-200 error bodies (~25 s of backoff)
     prices: Mapping[str, Sequence[float]] | None = None  # model -> (input, output) USD per million tokens
     reasks: int = 1                      # re-asks of a reply that could not be read
     max_completion_tokens: int = 300     # the verdict and a short reason
@@ -85,7 +88,7 @@ def judge_pairs(items: Sequence[GoldenItem], base: Mapping[str, Generation], tun
     judged = [i for i in items if _usable(base[i.id]) and _usable(tuned[i.id])]
     planned = _plan(judged, base, tuned, options)
     try:
-        outcomes = asyncio.run(_run(backend, planned, options))
+        outcomes = _run_to_completion(_run(backend, planned, options))
     finally:
         backend.close()
     if backend.stop_reason is not None:
@@ -203,6 +206,18 @@ def _plan(items: Sequence[GoldenItem], base, tuned, options: JudgeOptions) -> li
     for item in random.Random(options.seed).sample(list(items), min(options.canaries, len(items))):
         both_orders(f"canary:{item.id}", item, item.output, CANARY_NON_ANSWER, True)
     return calls
+
+
+def _run_to_completion(coroutine):
+    """asyncio.run, or in a worker thread when the caller already runs an event loop (a notebook)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as worker:
+        return worker.submit(asyncio.run, coroutine).result()
 
 
 async def _run(backend, planned: list[_PlannedCall], options: JudgeOptions) -> list[CallOutcome]:
