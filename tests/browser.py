@@ -7,6 +7,7 @@ skeleton; this waits for the elements a test names instead, then reads the DOM a
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import json
 import shutil
@@ -33,7 +34,7 @@ class Browser:
         self._process = subprocess.Popen([executable, *CHROMIUM_FLAGS, f"--user-data-dir={self._profile.name}",
                                           "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self._ids = itertools.count(1)
-        self._socket = None
+        self._closing = contextlib.ExitStack()
 
     def __enter__(self) -> "Browser":
         from websockets.sync.client import connect
@@ -47,12 +48,11 @@ class Browser:
         port = int(port_file.read_text().split()[0])
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as response:
             page = next(t for t in json.load(response) if t["type"] == "page")
-        self._socket = connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=10)
+        self._socket = self._closing.enter_context(connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=10))
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._socket is not None:
-            self._socket.close()
+        self._closing.close()
         self._process.terminate()
         try:
             self._process.wait(10)

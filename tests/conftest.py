@@ -63,7 +63,8 @@ HOSTILE_GOLDEN = [
 @pytest.fixture(scope="session")
 def app_store(tmp_path_factory, demo_run: dict, toy_world: Path, toy_manifest: dict, toy_adapter: Path) -> dict:
     """The leaderboard's store: a copy of the demo's store plus a second real compare of the same models over two
-    golden sets (a hostile one first, then the toy set) with the hf backend."""
+    golden sets (a hostile one first, then the toy set) with the hf backend, so the store holds two runs of one
+    adapter on the toy set and a run over two golden sets."""
     import shutil
     import subprocess
     import sys
@@ -77,6 +78,7 @@ def app_store(tmp_path_factory, demo_run: dict, toy_world: Path, toy_manifest: d
     proc = subprocess.run(
         [sys.executable, "-m", "evalhub", "compare", str(toy_world / toy_manifest["base"]), str(toy_adapter),
          "--golden", str(hostile), "--golden", str(toy_golden), "--judge", "reference", "--backend", "hf",
+         "--max-new-tokens", "16",  # short answers keep this second compare cheap; the app shows whatever was stored
          "--db", str(db), "--json", str(summary), "--report-dir", str(root / "reports")],
         capture_output=True, text=True, cwd=root, timeout=900)
     assert proc.returncode == 0, proc.stderr[-4000:]

@@ -94,7 +94,9 @@ def _ranking(data: LeaderboardData, labels: Labels, rows: pd.DataFrame, every_ru
     chart = (base.mark_rule().encode(x=alt.X("ci_lo:Q", title="Bradley-Terry rating", scale=alt.Scale(zero=False)),
                                      x2="ci_hi:Q")
              + base.mark_point(filled=True, size=80).encode(x="rating:Q", tooltip=["model", "rating", "ci_lo", "ci_hi"]))
-    st.altair_chart(chart.facet(row=alt.Row("golden_set:N", title=None)).resolve_scale(y="independent"))
+    header = alt.Header(labelAngle=0, labelOrient="top", labelAnchor="start", labelFontWeight="bold")
+    st.altair_chart(chart.properties(width=640).facet(row=alt.Row("golden_set:N", title=None, header=header))
+                    .resolve_scale(y="independent"))
 
 
 @st.cache_data(show_spinner="Ranking models ...", max_entries=32)
