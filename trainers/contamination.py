@@ -49,7 +49,7 @@ def _example_texts(example) -> tuple[str, list[str]]:
 
 def contamination_report(golden_items: list[GoldenItem], training_file: Path | str, n: int = 13
                          ) -> list[ContaminationFinding]:
-    """Golden items that appear in `training_file`, one finding per item and kind, in golden-set order."""
+    """Golden items that appear in `training_file`: one finding per item, in golden-set order."""
     # Index what to look for: each golden n-gram (or whole short item) points to the items holding it.
     wanted: dict[tuple[str, ...], list[str]] = {}
     for item in golden_items:
@@ -62,7 +62,7 @@ def contamination_report(golden_items: list[GoldenItem], training_file: Path | s
     for item in golden_items:
         prompts.setdefault(_tokens(item.prompt), []).append(item.id)
 
-    found: dict[tuple[str, str], ContaminationFinding] = {}
+    found: dict[tuple[str, str], ContaminationFinding] = {}  # (item id, kind) -> first finding
     for example in load_training_examples(training_file):
         prompt, texts = _example_texts(example)
         for item_id in prompts.get(_tokens(prompt), []):
@@ -76,5 +76,6 @@ def contamination_report(golden_items: list[GoldenItem], training_file: Path | s
                     for item_id in wanted.get(gram, ()):
                         found.setdefault((item_id, "ngram"),
                                          ContaminationFinding(item_id, "ngram", example.line, " ".join(gram)))
-    order = {item.id: index for index, item in enumerate(golden_items)}
-    return sorted(found.values(), key=lambda f: (order[f.item_id], f.kind))
+    # One finding per item: an n-gram (the answer leaked too) outranks a shared prompt.
+    return [found.get((item.id, "ngram")) or found[(item.id, "near_duplicate")]
+            for item in golden_items if (item.id, "ngram") in found or (item.id, "near_duplicate") in found]
