@@ -160,6 +160,7 @@ def _usable(generation: Generation) -> bool:
 def _make_backend(judge: str, options: JudgeOptions, references: list[str]):
     from evalhub.judge._cache import ReplyCache, default_cache_path
     from evalhub.judge._cost import Budget, price_for
+    from evalhub.judge._openai import NO_KEY, OpenAIJudge
     from evalhub.judge._reference import ReferenceJudge
 
     if judge == "reference":
@@ -176,13 +177,11 @@ def _make_backend(judge: str, options: JudgeOptions, references: list[str]):
         if base_url is None:
             raise UserError("the openai judge needs an API key: set OPENAI_API_KEY, or use --judge reference "
                             "(offline), or --judge-base-url URL for an OpenAI-compatible server")
-        api_key = "not-needed"  # local OpenAI-compatible servers (vLLM) accept any key unless told otherwise
+        api_key = NO_KEY  # local OpenAI-compatible servers (vLLM) accept any key unless told otherwise
     price = price_for(model, options.prices)
     if options.max_cost is not None and price is None:
         raise UserError(f"--max-cost needs a price for judge model {model!r}: pass prices "
                         f"{{'{model}': [input, output]}} in USD per million tokens, or drop --max-cost")
-    from evalhub.judge._openai import OpenAIJudge
-
     cache = ReplyCache(Path(options.cache_path) if options.cache_path else default_cache_path())
     return OpenAIJudge(judge=judge, model=model, api_key=api_key, base_url=base_url, timeout=options.timeout,
                        max_retries=options.max_retries, max_completion_tokens=options.max_completion_tokens,

@@ -28,6 +28,8 @@ from evalhub.judge._protocol import (REASK, RESPONSE_FORMAT, TEMPLATE_HASH, Call
 log = logging.getLogger(__name__)
 
 _KEY_PATTERN = re.compile(r"sk-[A-Za-z0-9_\-*]{6,}")
+# Sent to servers that need no key (a local vLLM accepts any unless started with --api-key).
+NO_KEY = "not-needed"
 
 
 class _Unreadable(Exception):
@@ -47,7 +49,7 @@ class OpenAIJudge:
         self.max_retries, self.reasks = max_retries, reasks
         self.structured = structured
         self.sampling = {"temperature": 0.0, "max_completion_tokens": max_completion_tokens, "seed": seed}
-        self._api_key = api_key
+        self._secret = "" if api_key == NO_KEY else api_key
         self.http_requests = 0  # every HTTP request, SDK retries included
         self.cache_hits = 0     # replies taken from the cache instead of asked
         self.stop_reason: UserError | None = None  # set when the run must stop: no new call starts
@@ -66,8 +68,8 @@ class OpenAIJudge:
         self.cache.close()
 
     def redact(self, text: str) -> str:
-        if self._api_key:
-            text = text.replace(self._api_key, "***")
+        if self._secret:
+            text = text.replace(self._secret, "***")
         return _KEY_PATTERN.sub("sk-***", text)
 
     async def judge_pair(self, request: PairRequest) -> CallOutcome:
@@ -97,8 +99,8 @@ class OpenAIJudge:
                     reply, prompt_tokens, completion_tokens = await self._complete(messages)
                 except _CallFailed as failure:
                     self.budget.release(held)
-                    return CallOutcome(raw_reply=None, status="api_error", label=None, reason=failure.message,
-                                       **billed)
+                    return CallOutcome(raw_reply=_joined(earlier) or None, status="api_error", label=None,
+                                       reason=failure.message, **billed)
                 cost = self.budget.settle(held, prompt_bytes, prompt_tokens, completion_tokens)
                 billed["prompt_tokens"] += prompt_tokens
                 billed["completion_tokens"] += completion_tokens
