@@ -82,5 +82,15 @@ def app_store(tmp_path_factory, demo_run: dict, toy_world: Path, toy_manifest: d
          "--db", str(db), "--json", str(summary), "--report-dir", str(root / "reports")],
         capture_output=True, text=True, cwd=root, timeout=900)
     assert proc.returncode == 0, proc.stderr[-4000:]
+    # The adapter's training record (training.json, curves.csv, written by the trainer beside the weights) into the
+    # store, as `train_sft(..., db=...)` records it: the run page joins it to the runs by the adapter's hash.
+    import csv
+
+    from evalhub.store import save_training_run
+
+    record = json.loads((toy_adapter / "training.json").read_text())
+    with open(toy_adapter / "curves.csv", newline="") as handle:
+        curve = [{"step": int(row["step"]), "split": row["split"], "loss": float(row["loss"])} for row in csv.DictReader(handle)]
+    save_training_run(record["adapter_sha256"], str(toy_adapter), record["method"], record, curve, db)
     return {"db": db, "demo": demo_run["summary"], "multi": json.loads(summary.read_text()), "hostile": hostile,
-            "toy_golden": toy_golden}
+            "toy_golden": toy_golden, "training_curve": curve}

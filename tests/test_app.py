@@ -109,7 +109,9 @@ def test_run_page_shows_settings_charts_and_items(monkeypatch, app_store, toy_ma
     first = sorted(golden, key=lambda item: item["id"])[0]
     assert any(first["instruction"] in text for text in texts), "the first item's instruction is not shown"
     assert first["output"] in texts, "the ideal answer is not shown"
-    assert len(at.get("vega_lite_chart")) >= 1, "the forgetting chart is missing"
+    # Two charts: forgetting per task with CIs, and the adapter's training curve (joined by its weights' hash).
+    assert len(_charts(at)) == 2
+    assert any("Loss while training the adapter (sft)" in c.value for c in at.caption)
     settings = next(df.value for df in at.dataframe if "setting" in df.value.columns)
     assert "judge" in " ".join(settings["setting"]) and "versions" not in settings.columns
     versions = next(df.value for df in at.dataframe if "library" in df.value.columns)
