@@ -298,6 +298,15 @@ def test_missing_answers_are_a_user_error(key, tmp_path, items):
         judge_pairs(items, answers(items[:2]), answers(items), "reference")
 
 
+def test_an_unreachable_judge_stops_before_any_call(key, tmp_path, items):
+    started = time.monotonic()
+    with pytest.raises(UserError, match=r"cannot reach the judge at http://127.0.0.1:9/v1"):
+        judge_pairs(items, answers(items, WRONG), answers(items), "openai:fake-judge",
+                    JudgeOptions(base_url="http://127.0.0.1:9/v1", cache_path=str(tmp_path / "cache.jsonl")))
+    assert time.monotonic() - started < 30   # one check with one retry, not every call's retries
+    assert (tmp_path / "cache.jsonl").read_text() == ""
+
+
 # ---------------------------------------------------------------- cache, budget, resume, key hygiene
 
 def test_a_rerun_makes_no_call_and_costs_nothing(key, tmp_path, items):
@@ -305,10 +314,16 @@ def test_a_rerun_makes_no_call_and_costs_nothing(key, tmp_path, items):
         first = run(server, tmp_path, items)
         second = run(server, tmp_path, items)
         assert len(server.chat_requests) == 12
+        base_url = server.base_url
     assert second.stats["judge_calls"] == 0 and second.stats["cost_usd"] == 0.0
     assert second.stats["extra"]["cached_replies_used"] == 12
     assert [r["verdict"] for r in second.judgments] == [r["verdict"] for r in first.judgments]
     assert [r["raw_reply"] for r in second.judgments] == [r["raw_reply"] for r in first.judgments]
+    # With the judge gone, the cache alone answers: a fully cached re-run needs no network at all.
+    offline = judge_pairs(items, answers(items, WRONG), answers(items), "openai:fake-judge",
+                          JudgeOptions(base_url=base_url, cache_path=str(tmp_path / "cache.jsonl")))
+    assert offline.stats["judge_calls"] == 0
+    assert [r["raw_reply"] for r in offline.judgments] == [r["raw_reply"] for r in first.judgments]
 
 
 def test_failed_calls_are_not_cached_and_are_asked_again(key, tmp_path, items):

@@ -234,6 +234,7 @@ async def _run(backend, planned: list[_PlannedCall], options: JudgeOptions) -> l
         return outcome
 
     try:
+        await backend.check_reachable([call.request for call in planned])
         return list(await asyncio.gather(*(one(call) for call in planned)))
     finally:
         bar.close()

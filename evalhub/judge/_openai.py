@@ -4,7 +4,9 @@ Transport reliability is the openai SDK's: it retries 408/409/429/5xx and timeou
 and jitter, honouring Retry-After, and never retries 400/401/403. On top of it this module adds what the SDK
 cannot know: an HTTP 200 whose body is an error (or not JSON) is not a reply and is retried the same way;
 401/403/404 and 400 stop the whole run with the provider's message, since every other call would fail
-alike; a 400 about `response_format` switches structured output off for the rest of the run instead.
+alike, and so does a server that cannot be reached even after the retries; a 400 about `response_format`
+switches structured output off for the rest of the run instead. Before the first uncached call a free
+`GET /models` checks that the endpoint is there and takes the key.
 
 Every successful reply is written to the cache before it is parsed. An unreadable reply is re-asked
 (`reasks` times) in the same conversation. The API key never leaves the client: provider messages and
@@ -54,12 +56,40 @@ class OpenAIJudge:
         self.cache_hits = 0     # replies taken from the cache instead of asked
         self.stop_reason: UserError | None = None  # set when the run must stop: no new call starts
 
-        async def count(_request) -> None:
-            self.http_requests += 1
+        async def count(request) -> None:
+            if request.url.path.endswith("/chat/completions"):  # judge calls only, not the reachability check
+                self.http_requests += 1
 
         self._client = openai.AsyncOpenAI(
             api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries,
             http_client=openai.DefaultAsyncHttpxClient(event_hooks={"request": [count]}))
+
+    async def check_reachable(self, requests: list[PairRequest]) -> None:
+        """Before any call that the cache cannot answer: is the endpoint there, and does it take the key?
+
+        `GET /models` costs nothing, so an unreachable URL or a refused key stops the run in a second,
+        before anything is spent, instead of after every call has used up its retries. A fully cached
+        re-run makes no request at all and so works offline.
+        """
+        import openai
+
+        if all(self.cache.get(self._key(request, [])) is not None for request in requests):
+            return
+        try:
+            await self._client.get("/models", cast_to=str, options={"max_retries": 1})
+        except openai.APIConnectionError as error:
+            raise UserError(f"cannot reach the judge at {self._client.base_url} ({type(error).__name__}: "
+                            f"{self.redact(str(error))}); check --judge-base-url and that the server is up") from None
+        except (openai.AuthenticationError, openai.PermissionDeniedError) as error:
+            raise UserError(f"the judge endpoint refused the credentials ({error.status_code}): "
+                            f"{self.redact(_provider_message(error))}; check OPENAI_API_KEY, or use --judge reference"
+                            ) from None
+        except openai.APIStatusError:
+            pass  # a server without /models: the calls themselves will tell
+
+    def _key(self, request: PairRequest, earlier: list[str]) -> str:
+        return cache_key(self.judge, TEMPLATE_HASH, request.prompt, request.reference, request.answer_a,
+                         request.answer_b, self.sampling, earlier)
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -78,8 +108,7 @@ class OpenAIJudge:
         earlier: list[str] = []
         billed = {"prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0 if self.budget.price else None}
         for _turn in range(self.reasks + 1):
-            key = cache_key(self.judge, TEMPLATE_HASH, request.prompt, request.reference, request.answer_a,
-                            request.answer_b, self.sampling, earlier)
+            key = self._key(request, earlier)
             cached = self.cache.get(key)
             if cached is not None:
                 reply = cached["reply"]
@@ -151,9 +180,9 @@ class OpenAIJudge:
                                   f"{self.redact(_provider_message(error))}") from None
             except openai.APITimeoutError:
                 raise _CallFailed(f"timed out after {self.max_retries} retries") from None
-            except openai.APIConnectionError as error:
-                raise _CallFailed(f"connection failed after {self.max_retries} retries: "
-                                  f"{self.redact(str(error))}") from None
+            except openai.APIConnectionError as error:  # the server went away: every other call would fail too
+                self._stop(f"lost the judge at {self._client.base_url} after {self.max_retries} retries "
+                           f"({self.redact(str(error))}); replies so far are cached: re-run to resume once it is back")
             except _Unreadable as error:
                 if attempt >= self.max_retries:
                     raise _CallFailed(f"{self.redact(str(error))} (after {self.max_retries} retries)") from None

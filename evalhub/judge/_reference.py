@@ -76,6 +76,9 @@ class ReferenceJudge:
         verdict = parse_verdict(reply)
         return CallOutcome(raw_reply=reply, status="ok", label=verdict.label, reason=verdict.reason)
 
+    async def check_reachable(self, requests) -> None:
+        pass
+
     async def aclose(self) -> None:
         pass
 
