@@ -77,7 +77,13 @@ def run_compare(request: CompareRequest, db: Path, report_dir: Path, resume: str
     base_ref, tuned_ref = describe_models(request.base, request.tuned, served=served)
     golden = {path: load_golden(path) for path in request.golden}
     judge = _choose_judge(request) if golden else None
-    perplexity_texts = {name: _read_texts(Path(path)) for name, path in request.perplexity_data.items()}
+    if judge:
+        from evalhub.judge import JudgeOptions, check_judge
+
+        check_judge(judge, JudgeOptions(**request.judge_options))
+    from evalhub.perplexity import load_texts
+
+    perplexity_texts = {name: load_texts(path) for name, path in request.perplexity_data.items()}
     if request.tasks_path and not Path(request.tasks_path).is_dir():
         raise UserError(f"--tasks-path {request.tasks_path}: no such folder of lm-eval task YAML files")
     if not (golden or perplexity_texts or request.tasks):
@@ -122,30 +128,11 @@ def run_compare(request: CompareRequest, db: Path, report_dir: Path, resume: str
 
 def _choose_judge(request: CompareRequest) -> str:
     if request.judge:
-        if request.judge != "reference" and not request.judge.startswith("openai:"):
-            raise UserError(f"unknown judge {request.judge!r}; use --judge openai:MODEL or --judge reference")
         return request.judge
     if os.environ.get("OPENAI_API_KEY"):
         return DEFAULT_JUDGE
     raise UserError("no judge chosen: set OPENAI_API_KEY for the default GPT-4-class judge, pass --judge openai:MODEL "
                     "(with --judge-base-url for an OpenAI-compatible server), or --judge reference (offline)")
-
-
-def _read_texts(path: Path) -> list[str]:
-    """Plain text is one document; JSONL gives one document per line's `text` field."""
-    if not path.is_file():
-        raise UserError(f"--perplexity-data: no such file {path}; pass NAME=FILE with a .txt or .jsonl file")
-    text = path.read_text(encoding="utf-8-sig")
-    if path.suffix != ".jsonl":
-        return [text]
-    texts = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if line.strip():
-            try:
-                texts.append(json.loads(line)["text"])
-            except (json.JSONDecodeError, KeyError, TypeError):
-                raise UserError(f"{path}:{number}: expected a JSON object with a 'text' field") from None
-    return texts
 
 
 def _contamination(request: CompareRequest, golden: dict[str, list[GoldenItem]]) -> list[dict]:

@@ -30,7 +30,7 @@ from evalhub.errors import UserError
 from evalhub.judge._protocol import TEMPLATE_HASH, CallOutcome, PairRequest
 from evalhub.records import GoldenItem, Generation
 
-__all__ = ["JudgeOptions", "JudgeOutcome", "judge_pairs", "CANARY_NON_ANSWER"]
+__all__ = ["JudgeOptions", "JudgeOutcome", "judge_pairs", "check_judge", "CANARY_NON_ANSWER"]
 
 # The constant non-answer canaries pit against the ideal answer: any working judge prefers the ideal.
 CANARY_NON_ANSWER = "I'm sorry, I don't know."
@@ -155,6 +155,25 @@ def _check_inputs(items, base, tuned, options: JudgeOptions) -> None:
 
 def _usable(generation: Generation) -> bool:
     return generation.status == "ok" and generation.output is not None
+
+
+def check_judge(judge: str, options: JudgeOptions = JudgeOptions()) -> None:
+    """Raise UserError now if `judge` cannot work: a bad name or options, no key, an unreachable server or a
+    refused key. `evalhub compare` calls it before generating anything, so a judge problem costs nothing."""
+    backend = _make_backend(judge, options, [])
+    if not hasattr(backend, "aclose"):
+        return  # the reference judge runs offline
+
+    async def check() -> None:
+        try:
+            await backend.check_reachable([], force=True)
+        finally:
+            await backend.aclose()
+
+    try:
+        asyncio.run(check())
+    finally:
+        backend.close()
 
 
 def _make_backend(judge: str, options: JudgeOptions, references: list[str]):

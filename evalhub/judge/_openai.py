@@ -64,7 +64,7 @@ class OpenAIJudge:
             api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries,
             http_client=openai.DefaultAsyncHttpxClient(event_hooks={"request": [count]}))
 
-    async def check_reachable(self, requests: list[PairRequest]) -> None:
+    async def check_reachable(self, requests: list[PairRequest], force: bool = False) -> None:
         """Before any call that the cache cannot answer: is the endpoint there, and does it take the key?
 
         `GET /models` costs nothing, so an unreachable URL or a refused key stops the run in a second,
@@ -73,7 +73,7 @@ class OpenAIJudge:
         """
         import openai
 
-        if all(self.cache.get(self._key(request, [])) is not None for request in requests):
+        if not force and all(self.cache.get(self._key(request, [])) is not None for request in requests):
             return
         try:
             await self._client.get("/models", cast_to=str, options={"max_retries": 1})
