@@ -218,15 +218,18 @@ def weights_sha256(folder: Path) -> str:
     return digest.hexdigest()
 
 
-@contextlib.contextmanager
-def staged_output(output: Path) -> Iterator[Path]:
-    """A fresh folder beside `output` to train into; on success it replaces `output`, on any error it is removed.
-
-    Refuses to replace a folder that is not a previous training output (one without training.json).
-    """
+def check_output(output: Path) -> None:
+    """Refuse to replace anything but a previous training output (a folder with training.json)."""
     output = Path(output)
     if output.exists() and (not output.is_dir() or (any(output.iterdir()) and not (output / "training.json").exists())):
         raise UserError(f"{output} exists and is not a training output; choose another --output or empty it")
+
+
+@contextlib.contextmanager
+def staged_output(output: Path) -> Iterator[Path]:
+    """A fresh folder beside `output` to train into; on success it replaces `output`, on any error it is removed."""
+    output = Path(output)
+    check_output(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}-", dir=output.parent))
     try:
@@ -298,7 +301,7 @@ def final_metrics(trainer, watch, points) -> dict[str, Any]:
         metrics.update(eval_loss_start=evals[0].loss, eval_loss_final=evals[-1].loss, best_step=best.step,
                        eval_loss_best=best.loss, eval_perplexity_best=best.perplexity,
                        eval_reward_margin_start=evals[0].reward_margin, eval_reward_margin_best=best.reward_margin)
-    quantized = sum(type(m).__name__ == "Linear4bit" for m in trainer.model.modules())
+    quantized = sum(type(m).__module__.startswith("bitsandbytes") for m in trainer.model.modules())
     if quantized:
         metrics["base_4bit_layers"] = quantized
     return metrics

@@ -36,12 +36,7 @@ def _rows(examples, chat_template: bool) -> list[dict]:
 def train_dpo(settings: DPOSettings, db: Path | None = None) -> Path:
     """Train a LoRA adapter with DPO and write it into settings.output with training.json and curves.csv;
     with `db`, record the run and its curves in the store."""
-    from datasets import Dataset
-    from transformers import set_seed
-    from trl import DPOConfig, DPOTrainer
-
     from trainers import _common
-    from trainers._curves import OverfittingWatch
     from trainers.data import load_preference_examples
 
     _common.check_settings(settings)
@@ -51,7 +46,15 @@ def train_dpo(settings: DPOSettings, db: Path | None = None) -> Path:
     validation = load_preference_examples(settings.validation) if settings.validation else None
     train_rows, eval_rows = _common.split_validation(examples, validation, settings.validation_fraction,
                                                      settings.seed)
+    _common.check_output(settings.output)
     contamination = _common.check_contamination(settings)
+    # Heavy imports only once the inputs are known to be good: bad input fails in a second.
+    from datasets import Dataset
+    from transformers import set_seed
+    from trl import DPOConfig, DPOTrainer
+
+    from trainers._curves import OverfittingWatch
+
     tokenizer = _common.load_tokenizer(settings)
     set_seed(settings.seed)
     model = _common.load_base_model(settings)

@@ -35,12 +35,7 @@ def _rows(examples, chat_template: bool) -> list[dict]:
 def train_sft(settings: SFTSettings, db: Path | None = None) -> Path:
     """Train on instruction / prompt-completion / chat data and write the adapter (or full model) into
     settings.output with training.json and curves.csv; with `db`, record the run and its curves in the store."""
-    from datasets import Dataset
-    from transformers import set_seed
-    from trl import SFTConfig, SFTTrainer
-
     from trainers import _common
-    from trainers._curves import OverfittingWatch
     from trainers.data import load_sft_examples
 
     _common.check_settings(settings)
@@ -50,7 +45,15 @@ def train_sft(settings: SFTSettings, db: Path | None = None) -> Path:
     validation = load_sft_examples(settings.validation) if settings.validation else None
     train_rows, eval_rows = _common.split_validation(examples, validation, settings.validation_fraction,
                                                      settings.seed)
+    _common.check_output(settings.output)
     contamination = _common.check_contamination(settings)
+    # Heavy imports only once the inputs are known to be good: bad input fails in a second.
+    from datasets import Dataset
+    from transformers import set_seed
+    from trl import SFTConfig, SFTTrainer
+
+    from trainers._curves import OverfittingWatch
+
     tokenizer = _common.load_tokenizer(settings)
     set_seed(settings.seed)
     model = _common.load_base_model(settings)
