@@ -17,8 +17,9 @@ RUN_PAGE = "Run details"
 FILTERS = {"golden_set": "Golden set", "judge": "Judge", "base": "Base"}
 
 
-def _filtered(rows: pd.DataFrame) -> pd.DataFrame:
-    """Filters by golden set, judge and base; an empty filter keeps everything."""
+def _filters(rows: pd.DataFrame) -> tuple[pd.DataFrame, bool]:
+    """Draw the filters (golden set, judge, base; empty keeps everything) and return the rows passing them,
+    and whether every run is wanted rather than the newest per model and golden set."""
     columns = st.columns([2, 2, 2, 1.4], vertical_alignment="bottom")
     options = {field: sorted(rows[field].unique()) for field in FILTERS}  # from every row: choices never vanish
     for column, (field, label) in zip(columns, FILTERS.items()):
@@ -26,11 +27,12 @@ def _filtered(rows: pd.DataFrame) -> pd.DataFrame:
         if chosen:
             rows = rows[rows[field].isin(chosen)]
     every_run = columns[3].toggle("every run", key="every_run", help="Also older runs of the same model and golden set")
-    if not every_run:
-        # The newest run of each tuned model on each golden set (after the filters, so a judge filter shows
-        # that judge's latest verdict rather than hiding the model).
-        rows = rows.sort_values("date", ascending=False).drop_duplicates(["tuned_id", "golden_set"])
-    return rows.sort_values(["golden_set", "win_rate"], ascending=[True, False], na_position="last")
+    return rows, every_run
+
+
+def _newest_per_model(rows: pd.DataFrame) -> pd.DataFrame:
+    # Applied after the filters, so a judge filter shows that judge's newest verdict rather than hiding the model.
+    return rows.sort_values("date", ascending=False).drop_duplicates(["tuned_id", "golden_set"])
 
 
 def _open_selected_run() -> None:
@@ -109,16 +111,11 @@ def _cached_ratings(_data: LeaderboardData, golden_key: str, run_ids: frozenset)
 def show_leaderboard(data: LeaderboardData, labels: Labels) -> None:
     """Draw the leaderboard page."""
     st.title("Which fine-tune beats its base?")
-    all_rows = leaderboard_rows(data, labels)
-    rows = _filtered(all_rows)
-    if rows.empty:
+    passing, every_run = _filters(leaderboard_rows(data, labels))
+    shown = passing if every_run else _newest_per_model(passing)
+    if shown.empty:
         st.info("No run matches these filters.")
         return
-    _table(rows)
+    _table(shown.sort_values(["golden_set", "win_rate"], ascending=[True, False], na_position="last"))
     # The ranking pools every run passing the filters, not only the newest per model: more items, same models.
-    filtered_all = all_rows
-    for field in FILTERS:
-        chosen = st.session_state.get(f"filter_{field}")
-        if chosen:
-            filtered_all = filtered_all[filtered_all[field].isin(chosen)]
-    _ranking(data, labels, rows, set(filtered_all["run_id"]))
+    _ranking(data, labels, shown, set(passing["run_id"]))

@@ -31,7 +31,7 @@ def _flat(prefix: str, value) -> list[tuple[str, str]]:
     return [(prefix, json.dumps(value, default=str))]
 
 
-def _overview(detail: RunDetail, labels: Labels) -> None:
+def _overview(detail: RunDetail) -> None:
     run, summary = detail.run, detail.run.summary
     stats = summary.get("judge_stats")
     if stats:
@@ -149,7 +149,7 @@ def show_run(detail: RunDetail, labels: Labels) -> None:
     st.title(md_literal(f"{labels.models[run.tuned.model_id]} vs {labels.models[run.base.model_id]}"))
     st.caption(md_literal(f"run {run.run_id} · {run.created_at:%Y-%m-%d %H:%M} · judge {run.judge or '–'}"))
     tabs = st.tabs(["Overview", "Judge", "Forgetting", "Perplexity", "Training", "Items"])
-    for tab, section in zip(tabs, (lambda: _overview(detail, labels), lambda: _judge(detail),
+    for tab, section in zip(tabs, (lambda: _overview(detail), lambda: _judge(detail),
                                    lambda: _forgetting(detail), lambda: _perplexity(detail),
                                    lambda: _training(detail), lambda: show_items(detail, labels))):
         with tab:
