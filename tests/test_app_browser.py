@@ -3,6 +3,7 @@ Chromium (headless) drawing it. Screenshots are kept under test-artifacts/."""
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import sys
@@ -57,12 +58,13 @@ def served_app(app_store):
                 pytest.fail(f"evalhub app did not come up: {server.stderr.read()[-3000:]}")
             time.sleep(0.25)
     yield {"url": url, "port": port, "cookies": cookies}
-    server.terminate()
+    server.send_signal(signal.SIGINT)  # Ctrl+C: `evalhub app` is the Streamlit server itself (exec)
     try:
         server.wait(15)
     except subprocess.TimeoutExpired:
         server.kill()
         server.wait()
+    assert not _listening_addresses(port), "the Streamlit server outlived `evalhub app`"
 
 
 def test_served_on_loopback_only_with_xsrf_protection(served_app):

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
 import sys
 from pathlib import Path
 from typing import Optional
@@ -48,18 +47,15 @@ def app_command(
     command = [
         sys.executable, "-m", "streamlit", "run", str(APP_SCRIPT),
         "--server.address", host, "--server.port", str(port),
-        # XSRF protection needs CORS protection on; both are Streamlit's defaults, stated so no config file
-        # in the working folder can turn them off.
+        # XSRF and CORS protection: Streamlit's defaults, stated so no config file in the working folder can
+        # turn them off.
         "--server.enableXsrfProtection", "true", "--server.enableCORS", "true",
         "--server.headless", "true",            # no first-run e-mail prompt, no browser opened on a server
         "--browser.gatherUsageStats", "false",  # nothing leaves the machine
         "--server.fileWatcherType", "none",     # a results viewer: no need to watch the source tree for edits
         "--client.toolbarMode", "viewer",       # no "Deploy" button or developer menu
     ]
-    print(f"evalhub app: http://{host}:{port}  (store: {db_path}; Ctrl+C stops it)", file=sys.stderr)
-    try:
-        completed = subprocess.run(command, env={**os.environ, "EVALHUB_DB": str(db_path)})
-    except KeyboardInterrupt:
-        return
-    if completed.returncode not in (0, -2):
-        raise typer.Exit(completed.returncode)
+    print(f"evalhub app: http://{host}:{port}  (store: {db_path}; Ctrl+C stops it)", file=sys.stderr, flush=True)
+    # Become the Streamlit server rather than wrap it: signals (Ctrl+C, a supervisor's SIGTERM) reach the
+    # server itself, and no orphaned server outlives a killed wrapper.
+    os.execve(sys.executable, command, {**os.environ, "EVALHUB_DB": str(db_path)})
