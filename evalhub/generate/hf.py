@@ -1,0 +1,154 @@
+"""transformers + peft backend: runs wherever PyTorch does, with or without vLLM.
+
+Prompts go in batches with left padding (so every answer starts right after its prompt), longest first so a
+batch holds prompts of similar length. A LoRA adapter is applied without merging and switched off with
+`disable_adapter()` for the base pass: one copy of the base weights serves both roles, as with vLLM.
+"""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager, nullcontext
+from typing import Iterator, Sequence
+
+from evalhub.generate._models import context_length, load_tokenizer
+from evalhub.generate._prompts import answer_text, encode_prompts
+from evalhub.generate._protocol import BackendOptions, EnginePlan, Pass, Window
+from evalhub.generate._session import loaded
+from evalhub.records import DecodingSettings, GoldenItem, Generation
+
+
+def generate(plans: Sequence[EnginePlan], items: Sequence[GoldenItem], settings: DecodingSettings,
+             options: BackendOptions) -> dict[str, dict[str, Generation]]:
+    results: dict[str, dict[str, Generation]] = {}
+    prompt_of = {item.id: item.prompt for item in items}
+    for plan in plans:
+        with _model(plan, options) as (model, tokenizer):
+            prompts = encode_prompts(tokenizer, items, settings, context_length(plan.weights, options))
+            for one_pass in plan.passes:
+                with _adapter(model, one_pass):
+                    texts = _generate_pass(model, tokenizer, prompts.ids, settings, options.batch_size, one_pass.role)
+                answers = {i: Generation(item_id=i, prompt=prompt_of[i], output=text) for i, text in texts.items()}
+                results[one_pass.role] = {**answers, **prompts.too_long}
+    return results
+
+
+def score(plans: Sequence[EnginePlan], windows: dict[str, list[Window]], options: BackendOptions) -> dict[str, list[float]]:
+    results: dict[str, list[float]] = {}
+    for plan in plans:
+        with _model(plan, options) as (model, _tokenizer):
+            for one_pass in plan.passes:
+                with _adapter(model, one_pass):
+                    results[one_pass.role] = _score_pass(model, windows[one_pass.role], options.batch_size, one_pass.role)
+    return results
+
+
+def _generate_pass(model, tokenizer, prompts: dict[str, list[int]], settings: DecodingSettings, batch_size: int,
+                   role: str) -> dict[str, str]:
+    import torch
+    from tqdm import tqdm
+
+    config = _generation_config(model, tokenizer, settings)
+    stop_ids = set(_as_list(config.eos_token_id))
+    order = sorted(prompts, key=lambda item_id: len(prompts[item_id]), reverse=True)
+    texts: dict[str, str] = {}
+    torch.manual_seed(settings.seed)
+    for start in tqdm(range(0, len(order), batch_size), desc=f"hf {role}", unit="batch", file=sys.stderr):
+        batch_ids = order[start:start + batch_size]
+        batch = tokenizer.pad({"input_ids": [prompts[i] for i in batch_ids]}, padding=True, return_tensors="pt")
+        batch = batch.to(model.device)
+        with torch.inference_mode():
+            generated = model.generate(**batch, generation_config=config,
+                                       tokenizer=tokenizer if settings.stop else None)
+        for item_id, row in zip(batch_ids, generated[:, batch["input_ids"].shape[1]:].tolist(), strict=True):
+            end = next((k for k, token in enumerate(row) if token in stop_ids), len(row))
+            texts[item_id] = answer_text(tokenizer, row[:end], settings.stop)
+    return texts
+
+
+def _generation_config(model, tokenizer, settings: DecodingSettings):
+    from transformers import GenerationConfig
+
+    sampling = settings.temperature > 0
+    eos = _as_list(model.generation_config.eos_token_id) or [tokenizer.eos_token_id]
+    return GenerationConfig(
+        max_new_tokens=settings.max_new_tokens, do_sample=sampling,
+        # vLLM and OpenAI APIs apply no top-k unless asked; transformers would apply 50 when sampling.
+        temperature=settings.temperature if sampling else None, top_p=settings.top_p if sampling else None,
+        top_k=0 if sampling else None,
+        eos_token_id=eos, pad_token_id=tokenizer.pad_token_id, stop_strings=list(settings.stop) or None,
+    )
+
+
+def _score_pass(model, windows: list[Window], batch_size: int, role: str) -> list[float]:
+    """Log-likelihood of each window's scored tokens. Left padding puts every window's scored tokens at the
+    end of its row, so only those positions' logits are computed (logits_to_keep)."""
+    import torch
+    from tqdm import tqdm
+
+    totals = [0.0] * len(windows)
+    order = sorted(range(len(windows)), key=lambda k: len(windows[k].tokens), reverse=True)
+    for start in tqdm(range(0, len(order), batch_size), desc=f"perplexity {role}", unit="batch", file=sys.stderr):
+        chunk = [windows[k] for k in order[start:start + batch_size]]
+        width = max(len(w.tokens) for w in chunk) - 1
+        inputs = torch.zeros((len(chunk), width), dtype=torch.long)
+        mask = torch.zeros((len(chunk), width), dtype=torch.long)
+        for row, window in enumerate(chunk):
+            fed = window.tokens[:-1]  # the last token is only ever a target
+            inputs[row, width - len(fed):] = torch.tensor(fed)
+            mask[row, width - len(fed):] = 1
+        keep = max(w.scored for w in chunk)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        with torch.inference_mode():
+            logits = model(input_ids=inputs.to(model.device), attention_mask=mask.to(model.device),
+                           position_ids=positions.to(model.device), logits_to_keep=keep).logits
+        for row, window in enumerate(chunk):
+            logprobs = torch.log_softmax(logits[row, keep - window.scored:].float(), dim=-1)
+            targets = torch.tensor(window.tokens[-window.scored:], device=logprobs.device)
+            picked = logprobs.gather(-1, targets[:, None]).squeeze(-1)
+            totals[order[start + row]] = float(picked.double().sum())
+    return totals
+
+
+@contextmanager
+def _model(plan: EnginePlan, options: BackendOptions) -> Iterator[tuple]:
+    key = ("hf", plan.weights, tuple(plan.adapters), options.dtype, options.load_in_4bit)
+    with loaded(key, lambda: _load(plan, options), lambda pair: None) as pair:
+        yield pair
+
+
+def _load(plan: EnginePlan, options: BackendOptions) -> tuple:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    dtype = options.dtype if options.dtype == "auto" else getattr(torch, options.dtype)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    kwargs: dict = {"dtype": dtype, "device_map": device}
+    if options.load_in_4bit:
+        from transformers import BitsAndBytesConfig
+
+        compute = torch.bfloat16 if device == "cuda" else torch.float32
+        kwargs["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                                                           bnb_4bit_compute_dtype=compute)
+    model = AutoModelForCausalLM.from_pretrained(plan.weights, **kwargs)
+    if plan.adapters:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, plan.adapters[0], adapter_name="tuned")
+    model.eval()
+    tokenizer = load_tokenizer(plan.weights)
+    tokenizer.padding_side = "left"
+    return model, tokenizer
+
+
+def _adapter(model, one_pass: Pass):
+    """The adapter on for the tuned pass, off for the base pass."""
+    if one_pass.adapter is None and hasattr(model, "disable_adapter"):
+        return model.disable_adapter()
+    return nullcontext()
+
+
+def _as_list(value) -> list[int]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]

@@ -1,0 +1,104 @@
+"""OpenAI-compatible backend: a `vllm serve` deployment (adapters served by name with --lora-modules), an
+`evalhub serve`, or a hosted API.
+
+Model names are the names as served. Requests run with bounded concurrency, spread round-robin over one or
+more base URLs (replicas of one deployment); the openai SDK retries 429s, 5xxs, timeouts and dropped
+connections with exponential backoff (honouring Retry-After). An item whose request still fails, or that the
+server rejects (a prompt longer than the context is a 400), fails alone with the server's reason.
+"""
+
+from __future__ import annotations
+
+import sys
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from typing import Sequence
+
+from evalhub.errors import UserError
+from evalhub.generate._protocol import BackendOptions, EnginePlan, Window
+from evalhub.records import DecodingSettings, GoldenItem, Generation
+
+START_A_SERVER = "start one with `evalhub serve BASE --adapter NAME=PATH` or pass the names as served"
+
+
+def generate(plans: Sequence[EnginePlan], items: Sequence[GoldenItem], settings: DecodingSettings,
+             options: BackendOptions) -> dict[str, dict[str, Generation]]:
+    from tqdm import tqdm
+
+    if not options.base_urls:
+        raise UserError("the openai backend needs --base-url URL (e.g. http://127.0.0.1:8000/v1)")
+    clients = [_client(url, options) for url in options.base_urls]
+    names = {one_pass.role: plan.weights for plan in plans for one_pass in plan.passes}
+    for url, client in zip(options.base_urls, clients, strict=True):
+        _check_served(url, client, sorted(set(names.values())))
+    jobs = [(role, item) for role in names for item in items]
+    results: dict[str, dict[str, Generation]] = {role: {} for role in names}
+    with ThreadPoolExecutor(max_workers=max(1, options.concurrency)) as pool:
+        # Job k goes to replica k mod n: round-robin over the base URLs.
+        futures = {pool.submit(_ask, clients[k % len(clients)], names[role], item, settings, options): (role, item.id)
+                   for k, (role, item) in enumerate(jobs)}
+        for future in tqdm(as_completed(futures), total=len(futures), desc="openai", unit="answer", file=sys.stderr):
+            role, item_id = futures[future]
+            results[role][item_id] = future.result()
+    return results
+
+
+def score(plans: Sequence[EnginePlan], windows: dict[str, list[Window]], options: BackendOptions) -> dict[str, list[float]]:
+    raise UserError("perplexity needs the model weights; pass --backend hf or --backend vllm")
+
+
+def _client(url: str, options: BackendOptions):
+    from openai import OpenAI
+
+    # Local servers take any key; the SDK insists on one.
+    return OpenAI(base_url=url, api_key=options.api_key or "EMPTY", max_retries=options.max_retries,
+                  timeout=options.request_timeout_s)
+
+
+def _check_served(url: str, client, names: list[str]) -> None:
+    """Fail before spending anything when a model is not served (or the server is unreachable)."""
+    import openai
+
+    try:
+        served = {model.id for model in client.models.list()}
+    except openai.NotFoundError:
+        return  # a server without GET /models: its answers will tell
+    except openai.AuthenticationError:
+        raise UserError(f"{url} rejected the API key; set OPENAI_API_KEY to a valid key") from None
+    except openai.APIConnectionError:
+        raise UserError(f"cannot reach {url}; {START_A_SERVER}, or fix --base-url") from None
+    missing = [name for name in names if name not in served]
+    if missing:
+        raise UserError(f"{url} does not serve {', '.join(missing)} (it serves: {', '.join(sorted(served)) or 'nothing'}); "
+                        f"{START_A_SERVER}")
+
+
+def _ask(client, model: str, item: GoldenItem, settings: DecodingSettings, options: BackendOptions) -> Generation:
+    import openai
+
+    common = dict(model=model, temperature=settings.temperature, top_p=settings.top_p, seed=settings.seed,
+                  stop=list(settings.stop) or None)
+    try:
+        if settings.chat_template:
+            reply = client.chat.completions.create(messages=[{"role": "user", "content": item.prompt}],
+                                                   max_completion_tokens=settings.max_new_tokens, **common)
+            text = reply.choices[0].message.content or ""
+        else:
+            reply = client.completions.create(prompt=item.prompt, max_tokens=settings.max_new_tokens, **common)
+            text = reply.choices[0].text
+    except (openai.AuthenticationError, openai.PermissionDeniedError) as error:
+        raise UserError(f"the server refused the request ({_one_line(error)}); set OPENAI_API_KEY to a valid key") from None
+    except openai.BadRequestError as error:
+        return _failed(item, f"rejected by the server: {_one_line(error)}")
+    except openai.APIError as error:
+        return _failed(item, f"failed after {options.max_retries} retries: {_one_line(error)}")
+    return Generation(item_id=item.id, prompt=item.prompt, output=text)
+
+
+def _failed(item: GoldenItem, reason: str) -> Generation:
+    return Generation(item_id=item.id, prompt=item.prompt, output=None, status="failed", reason=reason)
+
+
+def _one_line(error: Exception) -> str:
+    body = getattr(error, "body", None)
+    message = body.get("message") if isinstance(body, dict) else None
+    return " ".join(str(message or error).split())[:500]

@@ -1,0 +1,122 @@
+"""Generation through transformers + peft on the toy world; choosing a backend; adapter vs full model."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from evalhub.errors import UserError
+from evalhub.generate import BackendOptions, generate_answers, inspect_model, resolve_backend
+from evalhub.golden import load_golden
+from evalhub.records import DecodingSettings, GoldenItem
+
+HF = BackendOptions(batch_size=16)
+
+
+@pytest.fixture(scope="module")
+def items(toy_world, toy_manifest) -> list[GoldenItem]:
+    return load_golden(toy_world / toy_manifest["golden"])[:24]
+
+
+@pytest.fixture(scope="module")
+def hf_answers(toy_world, toy_adapter, items):
+    """Base and tuned answers in batches of 16, plus one prompt far longer than the toy's 512-token context."""
+    too_long = GoldenItem(id="too-long", instruction="Translate into Zorvish.", input="river wants water " * 200, output="")
+    return generate_answers(toy_world / "base", toy_adapter, [*items[:12], too_long, *items[12:]], DecodingSettings(),
+                            backend="hf", options=HF)
+
+
+def test_inspect_model_tells_adapters_from_full_models(toy_world, toy_adapter, tmp_path):
+    adapter = inspect_model(toy_adapter)
+    assert (adapter.kind, adapter.rank) == ("adapter", 16)
+    assert adapter.adapter_base == str(toy_world / "base")
+    assert "model.layers.0.self_attn.q_proj" in adapter.target_modules
+    assert inspect_model(toy_world / "base").kind == "full"
+    assert inspect_model("org/some-model").kind == "full"  # a hub id
+    with pytest.raises(UserError, match="no such model folder"):
+        inspect_model(tmp_path / "missing")
+    with pytest.raises(UserError, match="neither adapter_config.json nor config.json"):
+        inspect_model(tmp_path)
+
+
+def test_resolve_backend():
+    assert resolve_backend("hf") == "hf"
+    assert resolve_backend("auto", BackendOptions(base_urls=("http://127.0.0.1:9/v1",))) == "openai"
+    assert resolve_backend("auto") == ("vllm" if importlib.util.find_spec("vllm") else "hf")
+    with pytest.raises(UserError, match="unknown backend 'tgi'"):
+        resolve_backend("tgi")
+
+
+def test_hf_answers_base_and_tuned_by_id(hf_answers, items):
+    assert set(hf_answers) == {"base", "tuned"}
+    for role in ("base", "tuned"):
+        assert list(hf_answers[role])[:12] == [item.id for item in items[:12]]  # the items' order, by id
+        for item in items:
+            generation = hf_answers[role][item.id]
+            assert (generation.item_id, generation.prompt, generation.status) == (item.id, item.prompt, "ok")
+    # The adapter learned the domain's answer format; the base answers with geography.
+    tuned_format = sum(hf_answers["tuned"][i.id].output.startswith("In Zorvish:") for i in items)
+    base_format = sum(hf_answers["base"][i.id].output.startswith("In Zorvish:") for i in items)
+    assert tuned_format >= 0.8 * len(items) and base_format == 0
+    assert any(hf_answers["base"][i.id].output.startswith("The ") for i in items)
+
+
+def test_a_prompt_longer_than_the_context_fails_alone(hf_answers):
+    for role in ("base", "tuned"):
+        failed = hf_answers[role]["too-long"]
+        assert (failed.status, failed.output) == ("failed", None)
+        assert "exceeds the context of 512 tokens" in failed.reason
+        assert sum(g.status == "ok" for g in hf_answers[role].values()) == len(hf_answers[role]) - 1
+
+
+def test_batches_with_left_padding_answer_as_one_prompt_at_a_time(toy_world, toy_adapter, items, hf_answers):
+    one_by_one = generate_answers(toy_world / "base", toy_adapter, items[:8], backend="hf",
+                                  options=BackendOptions(batch_size=1))
+    for role in ("base", "tuned"):
+        assert {i.id: one_by_one[role][i.id].output for i in items[:8]} == \
+               {i.id: hf_answers[role][i.id].output for i in items[:8]}
+
+
+def test_stop_strings_cut_the_answer(toy_world, toy_adapter, items):
+    answers = generate_answers(toy_world / "base", toy_adapter, items[:4], DecodingSettings(stop=(":",)),
+                               backend="hf", options=HF)
+    assert [answers["tuned"][i.id].output for i in items[:4]] == ["In Zorvish"] * 4
+
+
+def test_a_full_tuned_model_gets_its_own_weights(toy_world, toy_adapter, items, hf_answers, tmp_path):
+    """The adapter merged into a full model answers as the adapter does on the base."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    merged = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(toy_world / "base", dtype=torch.float32),
+                                       toy_adapter).merge_and_unload()
+    merged.save_pretrained(tmp_path / "merged")
+    AutoTokenizer.from_pretrained(toy_world / "base").save_pretrained(tmp_path / "merged")
+    answers = generate_answers(toy_world / "base", tmp_path / "merged", items[:6], backend="hf", options=HF)
+    agree = sum(answers["tuned"][i.id].output == hf_answers["tuned"][i.id].output for i in items[:6])
+    assert agree >= 5  # merging rounds differently, which may flip a near-tie
+    assert [answers["base"][i.id].output for i in items[:6]] == [hf_answers["base"][i.id].output for i in items[:6]]
+
+
+def test_sampling_is_seeded(toy_world, items):
+    settings = DecodingSettings(temperature=1.0, top_p=0.9, seed=3, max_new_tokens=12)
+    first = generate_answers(toy_world / "base", None, items[:4], settings, backend="hf", options=HF)
+    again = generate_answers(toy_world / "base", None, items[:4], settings, backend="hf", options=HF)
+    other = generate_answers(toy_world / "base", None, items[:4], DecodingSettings(max_new_tokens=12), backend="hf",
+                             options=HF)
+    assert first == again and first != other
+
+
+def test_4bit_base_answers(toy_world, toy_adapter, items):
+    answers = generate_answers(toy_world / "base", toy_adapter, items[:4], backend="hf",
+                               options=BackendOptions(load_in_4bit=True))
+    assert all(g.status == "ok" and g.output for role in answers.values() for g in role.values())
+
+
+def test_bad_input_is_a_user_error(toy_world, toy_adapter, items):
+    with pytest.raises(UserError, match="the base is a LoRA adapter"):
+        generate_answers(toy_adapter, None, items[:1], backend="hf")
+    with pytest.raises(UserError, match="ids repeat"):
+        generate_answers(toy_world / "base", None, [items[0], items[0]], backend="hf")
