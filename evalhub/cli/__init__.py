@@ -9,7 +9,7 @@ import sys
 from evalhub.cli._app import app
 from evalhub.errors import UserError
 
-COMMAND_MODULES = ["compare", "gate", "runs", "demo", "toy", "golden", "leaderboard", "train", "merge", "bench"]
+COMMAND_MODULES = ["compare", "gate", "runs", "demo", "toy", "golden", "leaderboard", "train", "merge", "bench", "serve", "perplexity"]
 
 
 def main() -> None:
