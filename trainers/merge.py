@@ -68,6 +68,8 @@ def _logits(model, tokenizer, prompts) -> list:
 def merge_adapter(base: Path | str, adapter: Path | str, output: Path | str, atol: float = 1e-4,
                   prompts: tuple[str, ...] = CHECK_PROMPTS) -> MergeCheck:
     """Write base+adapter as one float32 model into `output` (safetensors, tokenizer, merge.json)."""
+    base, adapter, output = Path(base), Path(adapter), Path(output)
+    _check_inputs(base, adapter, output)
     import gc
 
     import torch
@@ -76,8 +78,6 @@ def merge_adapter(base: Path | str, adapter: Path | str, output: Path | str, ato
 
     from trainers.data import file_sha256
 
-    base, adapter, output = Path(base), Path(adapter), Path(output)
-    _check_inputs(base, adapter, output)
     tokenizer = AutoTokenizer.from_pretrained(base)
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
     try:
