@@ -141,8 +141,16 @@ def load_base_model(settings: TrainSettings):
         raise UserError(f"cannot load the base model {settings.base}: {str(error).splitlines()[0]}; pass --base a "
                         f"model folder (with config.json) or a model id in the local cache") from None
     if settings.qlora:
+        import bitsandbytes as bnb
         from peft import prepare_model_for_kbit_training
 
+        # bitsandbytes 0.50 on a CPU with AVX512-BF16 repacks 4-bit weights for inference at the first eval-mode
+        # forward and never back; training after a validation pass then backpropagates through a kernel with no
+        # autograd ("gemv_4bit: an autograd kernel was not registered") and the LoRA gradients come out wrong
+        # (measured: a first-layer gradient shrank 16-fold). Keep the trainable layout.
+        for module in model.modules():
+            if isinstance(module, bnb.nn.Linear4bit):
+                module.support_avx512bf16_for_cpu = False
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=settings.gradient_checkpointing)
     return model
 
