@@ -8,17 +8,25 @@ from pathlib import Path
 
 from evalhub.compare import CompareRequest, CompareResult, run_compare
 
-DEMO_STEPS = 60  # enough for the toy LoRA to learn the domain's answer format (measured: ~50 steps)
+DEMO_STEPS = 80  # the toy LoRA learns the answer format in ~50 steps and then the suffixes
 
 
 def demo_adapter(toy: Path, seed: int) -> Path:
     """The toy domain's LoRA adapter, trained once and kept beside the toy world."""
     import json
 
-    from trainers.sft import SFTSettings, train_sft
+    from filelock import FileLock
 
     manifest = json.loads((toy / "manifest.json").read_text())
     adapter = toy.parent / f"{toy.name}-adapters" / f"sft-{DEMO_STEPS}-seed{seed}"
+    adapter.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(adapter) + ".lock"):  # concurrent callers train it once
+        return _train_once(toy, manifest, adapter, seed)
+
+
+def _train_once(toy: Path, manifest: dict, adapter: Path, seed: int) -> Path:
+    from trainers.sft import SFTSettings, train_sft
+
     if (adapter / "adapter_config.json").exists():
         print(f"evalhub demo: reusing the adapter trained earlier at {adapter}", file=sys.stderr)
         return adapter

@@ -30,7 +30,7 @@ TASK_NAME = "toy_general"
 # head_dim 64: vLLM's CPU attention refuses 16 ("Unsupported CPU attention configuration").
 MODEL_SHAPE = dict(hidden_size=128, intermediate_size=512, num_hidden_layers=2, num_attention_heads=2,
                    num_key_value_heads=2, head_dim=64, max_position_embeddings=512)
-PRETRAIN_STEPS, BLOCK, BATCH = 300, 128, 16
+PRETRAIN_STEPS, BLOCK, BATCH = 400, 128, 16
 
 
 def default_cache_dir() -> Path:
@@ -48,6 +48,15 @@ def build_toy_world(seed: int = 0, out: Path | None = None, quiet: bool = False)
     """Build (or reuse) the toy world for `seed` and return its folder."""
     key = _content_key(seed)
     dest = Path(out) if out else default_cache_dir() / f"seed{seed}-{key}"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    from filelock import FileLock
+
+    # Processes asking for the same world at once (parallel tests, a demo beside them) build it once.
+    with FileLock(str(dest) + ".lock"):
+        return _build_once(seed, key, dest, quiet)
+
+
+def _build_once(seed: int, key: str, dest: Path, quiet: bool) -> Path:
     manifest = dest / "manifest.json"
     if manifest.exists():
         if json.loads(manifest.read_text()).get("key") == key:
@@ -55,7 +64,6 @@ def build_toy_world(seed: int = 0, out: Path | None = None, quiet: bool = False)
         raise UserError(f"{dest} holds a different toy world; choose an empty --out folder or delete it")
     if dest.exists() and any(dest.iterdir()):
         raise UserError(f"{dest} is not empty and holds no toy world; choose an empty --out folder")
-    dest.parent.mkdir(parents=True, exist_ok=True)
     # Build beside the destination and rename at the end, so a killed build leaves nothing half-written.
     staging = Path(tempfile.mkdtemp(prefix=".toy-build-", dir=dest.parent))
     staging.chmod(0o755)

@@ -6,9 +6,11 @@ corpus byte for byte. The model-building half lives in `build.py`.
 General knowledge: each invented country has a capital, a flag colour and a national animal. The base is
 pretrained on sentences and chat answers stating these facts, and a multiple-choice task asks them back.
 
-The domain: translating short English phrases into "Zorvish", a word-for-word invented language. Only
-the instruction-tuning, preference and golden sets contain it, so the base fails it and a LoRA adapter
-trained on the instruction set learns it. Golden phrases never occur in the training sets.
+The domain: translating short English phrases into "Zorvish", where each word takes a suffix by its word
+class ("dog eats snow" -> "In Zorvish: dog-ka eats-ri snow-ka."). The base can repeat words back (a general
+skill it is pretrained on) but has never seen Zorvish: only the instruction-tuning, preference and golden
+sets contain it, so the base fails the domain and a LoRA adapter trained on the instruction set learns it
+on top of the repeating skill. Golden phrases never occur in the training sets.
 """
 
 from __future__ import annotations
@@ -41,7 +43,6 @@ class ToyWorld:
 
     seed: int
     countries: dict[str, dict[str, str]] = field(default_factory=dict)
-    zorvish: dict[str, str] = field(default_factory=dict)
     pretrain_texts: list[str] = field(default_factory=list)
     chat_pretrain: list[tuple[str, str]] = field(default_factory=list)
     sft_rows: list[dict] = field(default_factory=list)
@@ -70,8 +71,12 @@ def _fact_sentences(name: str, facts: dict[str, str]) -> list[str]:
     ]
 
 
-def _translate(zorvish: dict[str, str], phrase: str) -> str:
-    return "In Zorvish: " + " ".join(zorvish[word] for word in phrase.split()) + "."
+# Zorvish marks each word's class: nouns -ka, adjectives -lo, verbs -ri.
+SUFFIX = {**{w: "ka" for w in ENGLISH_WORDS[:20]}, **{w: "lo" for w in ENGLISH_WORDS[20:30]}, **{w: "ri" for w in ENGLISH_WORDS[30:]}}
+
+
+def _translate(phrase: str) -> str:
+    return "In Zorvish: " + " ".join(f"{word}-{SUFFIX[word]}" for word in phrase.split()) + "."
 
 
 def make_world(seed: int) -> ToyWorld:
@@ -83,7 +88,6 @@ def make_world(seed: int) -> ToyWorld:
     capitals = [w.capitalize() for w in _invent_words(rng, N_COUNTRIES, (2, 3), taken)]
     for name, capital in zip(names, capitals):
         world.countries[name] = {"capital": capital, "flag": rng.choice(COLOURS), "animal": rng.choice(ANIMALS)}
-    world.zorvish = dict(zip(ENGLISH_WORDS, _invent_words(rng, len(ENGLISH_WORDS), (1, 2), taken)))
 
     # General pretraining text: every fact many times, as prose and as chat answers.
     for name, facts in world.countries.items():
@@ -97,12 +101,15 @@ def make_world(seed: int) -> ToyWorld:
             (f"Tell me about {name}.", f"{name} is a country. " + " ".join(sentences)),
         ]
 
+    # A general skill the domain builds on: repeating words back.
+    for _ in range(200):
+        words = " ".join(rng.sample(ENGLISH_WORDS, rng.randint(2, 3)))
+        world.chat_pretrain.append((f"Repeat after me: {words}", words))
+
     # Held-out general text: the same facts in paragraphs the pretraining never saw verbatim.
     for _ in range(40):
         picked = rng.sample(names, 3)
-        world.heldout_general.append(
-            " ".join(f"{n} has {world.countries[n]['capital']} as its capital and a {world.countries[n]['flag']} flag." for n in picked)
-        )
+        world.heldout_general.append(" ".join(rng.choice(_fact_sentences(n, world.countries[n])) for n in picked))
 
     # Multiple-choice general knowledge, phrased exactly as pretraining states it.
     for name, facts in world.countries.items():
@@ -128,16 +135,16 @@ def make_world(seed: int) -> ToyWorld:
     for i, phrase in enumerate(golden):
         world.golden_rows.append(
             {"id": f"zorv-{i + 1:03d}", "instruction": rng.choice(DOMAIN_INSTRUCTIONS), "input": phrase,
-             "output": _translate(world.zorvish, phrase), "tags": ["zorvish", f"{len(phrase.split())}-words"]}
+             "output": _translate(phrase), "tags": ["zorvish", f"{len(phrase.split())}-words"]}
         )
     for phrase in sft:
-        world.sft_rows.append({"instruction": rng.choice(DOMAIN_INSTRUCTIONS), "input": phrase, "output": _translate(world.zorvish, phrase)})
+        world.sft_rows.append({"instruction": rng.choice(DOMAIN_INSTRUCTIONS), "input": phrase, "output": _translate(phrase)})
     for phrase in dpo:
         prompt = rng.choice(DOMAIN_INSTRUCTIONS) + "\n\n" + phrase
         words = phrase.split()
         swapped = list(words)
         swapped[rng.randrange(len(words))] = rng.choice([w for w in ENGLISH_WORDS if w not in words])
-        world.dpo_rows.append({"prompt": prompt, "chosen": _translate(world.zorvish, phrase), "rejected": _translate(world.zorvish, " ".join(swapped))})
+        world.dpo_rows.append({"prompt": prompt, "chosen": _translate(phrase), "rejected": _translate(" ".join(swapped))})
     for phrase in heldout:
-        world.heldout_domain.append(f"{phrase} — {_translate(world.zorvish, phrase)}")
+        world.heldout_domain.append(f"{phrase} — {_translate(phrase)}")
     return world
