@@ -113,13 +113,13 @@ def compare_benchmarks(base: str | Path, tuned: str | Path | None, tasks: list[s
     _check_base(base)
     backend = _resolve_backend(backend)
     task_manager = _task_manager(tasks_path, tasks)
-    _load_tasks_or_explain(task_manager, tasks)
+    leaves = _load_tasks_or_explain(task_manager, tasks)
 
     runs = dict(_evaluate_models(str(base), tuned and str(tuned), tuned_kind, tasks, task_manager, backend, settings))
     run_settings = {**asdict(settings), "backend": backend, "tasks_path": str(tasks_path) if tasks_path else None,
                     "random_seed": settings.seed, "numpy_seed": LM_EVAL_NUMPY_SEED,
                     "torch_seed": LM_EVAL_TORCH_SEED, "tuned_kind": tuned_kind}
-    task_summaries, items = _compare_runs(runs["base"], runs.get("tuned"), tasks, settings)
+    task_summaries, items = _compare_runs(runs["base"], runs.get("tuned"), leaves, settings)
     return ForgettingResult(tasks=task_summaries, items=items, lm_eval_version=lm_eval.__version__,
                             settings=run_settings, backend=backend)
 
@@ -182,14 +182,16 @@ def _task_manager(tasks_path: Path | None, tasks: list[str]):
     return TaskManager(include_path=str(tasks_path))
 
 
-def _load_tasks_or_explain(task_manager, tasks: list[str]) -> None:
-    """Build every task (which loads its dataset) once, before model time, turning failures into one line."""
+def _load_tasks_or_explain(task_manager, tasks: list[str]) -> dict[str, list[str]]:
+    """Build every task (which loads its dataset) once, before model time, turning failures into one line.
+    Returns each requested name's leaf tasks: itself, or the members of a group or tag (mmlu, ai2_arc, ...)."""
+    leaves = {}
     for name in tasks:
-        try:
-            task_manager.load([name])
-        except KeyError as error:
+        if name not in task_manager.all_tasks and not Path(name).is_file():
             raise UserError(f"unknown task {name!r}: not an lm-eval task, group or tag; `python -m lm_eval ls tasks` "
-                            f"lists them, and a local task needs --tasks-path DIR (see {LOCAL_TASKS_DOC})") from error
+                            f"lists them, and a local task needs --tasks-path DIR (see {LOCAL_TASKS_DOC})")
+        try:
+            loaded = task_manager.load([name])
         except (OSError, ValueError) as error:
             # datasets raises ConnectionError offline, FileNotFoundError for a missing file or hub dataset,
             # ValueError for a cache it cannot use: all mean "this dataset is not reachable from here".
@@ -197,6 +199,8 @@ def _load_tasks_or_explain(task_manager, tasks: list[str]) -> None:
             raise UserError(f"cannot load the dataset of task {name!r} ({reason}); use a local task with "
                             f"--tasks-path DIR (see {LOCAL_TASKS_DOC}), or fill the Hugging Face datasets cache "
                             "by running once online (HF_DATASETS_CACHE names its folder)") from error
+        leaves[name] = sorted(loaded["tasks"])
+    return leaves
 
 
 # ------------------------------------------------------------------------------------------------ model runs
@@ -338,14 +342,6 @@ def _evaluate_vllm(base, tuned, tuned_kind, tasks, task_manager, settings) -> It
 # ------------------------------------------------------------------------------------- item-by-item comparison
 
 
-def _leaf_tasks(results: dict, name: str) -> list[str]:
-    """The tasks lm-eval ran for a requested name: itself, or a group's leaves (recursively)."""
-    children = results.get("group_subtasks", {}).get(name) or []
-    if not children:
-        return [name]
-    return [leaf for child in children for leaf in _leaf_tasks(results, child)]
-
-
 def _item_keys(samples: list[dict]) -> dict[int, str]:
     """Each doc's own `id` when all docs have distinct ones (readable in reports), else lm-eval's doc_id."""
     ids = [s["doc"].get("id") if isinstance(s.get("doc"), dict) else None for s in samples]
@@ -410,13 +406,13 @@ def _summarize(pairs: list[tuple[str, _ItemScore, _ItemScore | None]], metric: s
     return summary
 
 
-def _compare_runs(base_results: dict, tuned_results: dict | None, tasks: list[str],
+def _compare_runs(base_results: dict, tuned_results: dict | None, leaves: dict[str, list[str]],
                   settings: ForgettingSettings) -> tuple[dict[str, dict], list[dict]]:
     summaries: dict[str, dict] = {}
     items: list[dict] = []
     pairs_by_leaf: dict[str, tuple[_TaskScores, list]] = {}
-    for name in tasks:
-        for leaf in _leaf_tasks(base_results, name):
+    for name in leaves:
+        for leaf in leaves[name]:
             if leaf in pairs_by_leaf:
                 continue
             base = _task_scores(base_results, leaf)
@@ -433,16 +429,15 @@ def _compare_runs(base_results: dict, tuned_results: dict | None, tasks: list[st
             pairs_by_leaf[leaf] = (base, pairs)
             summaries[leaf] = _summarize(pairs, base.metric, base.version, settings)
 
-    # A requested group (mmlu, ...) is reported too, pooled over its leaves' items as lm-eval's size-weighted
-    # group score is; its item keys carry the leaf name.
-    for name in tasks:
-        leaves = _leaf_tasks(base_results, name)
-        if leaves == [name]:
+    # A requested group or tag (mmlu, ai2_arc, ...) is reported too, pooled over its members' items as
+    # lm-eval's size-weighted group score is; its item keys carry the member task's name.
+    for name, members in leaves.items():
+        if len(members) == 1:
             continue
-        metrics = {pairs_by_leaf[leaf][0].metric for leaf in leaves}
+        metrics = {pairs_by_leaf[leaf][0].metric for leaf in members}
         if len(metrics) != 1:
             log.warning("group %s mixes metrics %s; reported per task only", name, sorted(metrics))
             continue
-        pooled = [(f"{leaf}/{key}", b, t) for leaf in leaves for key, b, t in pairs_by_leaf[leaf][1]]
+        pooled = [(f"{leaf}/{key}", b, t) for leaf in members for key, b, t in pairs_by_leaf[leaf][1]]
         summaries[name] = _summarize(pooled, metrics.pop(), base_results["versions"].get(name), settings)
     return summaries, items

@@ -45,7 +45,7 @@ def test_per_task_comparison_is_paired_over_the_tasks_items(hf_result, toy_world
     items = _items_by_id(hf_result)
     # Items are keyed by the task file's own ids, every one of them once.
     assert sorted(items) == sorted(row["id"] for row in _toy_items(toy_world, toy_manifest))
-    assert summary["n"] == len(items) == 72
+    assert summary["n"] == len(items)
     assert summary["metric"] == "acc"
     assert summary["base"] == pytest.approx(toy_manifest["base_general_accuracy"])
     base = [items[k]["base_correct"] for k in sorted(items)]
@@ -142,7 +142,11 @@ def test_bench_command_prints_writes_json_and_stores_the_run(toy_world, toy_task
 
 def test_unreachable_dataset_fails_in_one_line_naming_the_fix(toy_world, toy_adapter, monkeypatch, capsys):
     """mmlu offline: exit 2, one line naming a local task or a dataset cache, before any model is loaded."""
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    import datasets
+
+    # conftest sets HF_DATASETS_OFFLINE before datasets is imported; a machine with mmlu cached would run it.
+    if any(Path(datasets.config.HF_DATASETS_CACHE).glob("cais___mmlu*")):
+        pytest.skip("mmlu is in this machine's datasets cache")
     code, _, stderr = _evalhub(monkeypatch, capsys, "bench", str(toy_world / "base"), "--adapter", str(toy_adapter),
                                "--tasks", "mmlu", "--backend", "hf", "--no-store")
     assert code == 2

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import sys
 import uuid
 from datetime import datetime, timezone
@@ -12,13 +10,14 @@ from typing import Optional
 
 import typer
 
+from evalhub.cli import _shared as shared
 from evalhub.cli._app import app
 from evalhub.errors import UserError
 
 
 @app.command("bench")
 def bench(
-    model: str = typer.Argument(..., help="The base model: a folder or a Hugging Face model id."),
+    model: str = typer.Argument(..., help="The base model folder (a Hugging Face model id with --no-store)."),
     adapter: Optional[Path] = typer.Option(
         None, help="The tuned model: a LoRA adapter folder on MODEL, or a full fine-tuned model folder. "
                    "Without it only MODEL is scored."),
@@ -34,8 +33,8 @@ def bench(
     limit: Optional[float] = typer.Option(None, help="Items per task (a fraction of each task when below 1)."),
     seed: int = typer.Option(0, help="Seed of lm-eval's sampling, the bootstrap and the vLLM engine."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the per-task summary as JSON here."),
-    db: Optional[Path] = typer.Option(None, help="The results store (default: $EVALHUB_DB or ./evalhub.duckdb)."),
-    store: bool = typer.Option(True, help="Save the run in the store (--no-store skips it)."),
+    db: Optional[Path] = shared.DB,
+    store: bool = typer.Option(True, help="Save the run in the store; --no-store skips it (and lets MODEL be a hub id)."),
 ) -> None:
     """Score MODEL and its tuned version on lm-eval tasks and say, per task, whether a drop is real or noise."""
     from evalhub.forgetting import ForgettingSettings, compare_benchmarks
@@ -45,34 +44,27 @@ def bench(
     settings = ForgettingSettings(batch_size=batch_size, num_fewshot=num_fewshot, fewshot_seed=fewshot_seed,
                                   max_length=max_length, dtype=dtype, seed=seed,
                                   limit=int(limit) if limit is not None and limit >= 1 else limit)
+    refs = None
+    if store:
+        # Identify (and check) the models before any time is spent: an adapter trained on another base fails here.
+        from evalhub.models import describe_models
+
+        base_ref, tuned_ref = describe_models(model, str(adapter) if adapter is not None else model)
+        refs = (base_ref, tuned_ref if adapter is not None else base_ref)
     result = compare_benchmarks(base=model, tuned=adapter, tasks=tasks.split(","), tasks_path=tasks_path,
                                 backend=backend, settings=settings)
-    if json_path is not None:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(result.summary(), indent=2) + "\n", encoding="utf-8")
-    if store:
-        run_id = _save(model, adapter, result, db)
+    shared.write_json(json_path, result.summary())
+    if refs is not None:
+        run_id = _save(refs, result, db)
         print(f"stored run {run_id}", file=sys.stderr)
     _print_table(result)
 
 
-def _model_ref(path: str, kind: str, base_path: str | None = None):
-    """A model identified by where it is and, for an adapter, by the hash of its weights."""
-    from evalhub.records import ModelRef
-
-    weights = Path(path) / "adapter_model.safetensors"
-    adapter_hash = hashlib.sha256(weights.read_bytes()).hexdigest() if kind == "adapter" and weights.exists() else None
-    resolved = str(Path(path).resolve()) if Path(path).exists() else path
-    model_id = hashlib.sha256(f"{kind}|{resolved}|{adapter_hash}".encode()).hexdigest()[:16]
-    return ModelRef(model_id=model_id, kind=kind, path=resolved, base_path=base_path, adapter_hash=adapter_hash)
-
-
-def _save(model: str, adapter: Path | None, result, db: Path | None) -> str:
+def _save(refs, result, db: Path | None) -> str:
     from evalhub.records import RunRecord
     from evalhub.store import save_run
 
-    base = _model_ref(model, "base")
-    tuned = _model_ref(str(adapter), result.settings["tuned_kind"], base.path) if adapter is not None else base
+    base, tuned = refs
     run_id = uuid.uuid4().hex
     run = RunRecord(
         run_id=run_id, kind="bench", created_at=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
