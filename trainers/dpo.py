@@ -33,9 +33,10 @@ def _rows(examples, chat_template: bool) -> list[dict]:
             for e in examples]
 
 
-def train_dpo(settings: DPOSettings, db: Path | None = None) -> Path:
+def train_dpo(settings: DPOSettings, db: Path | None = None, callbacks: tuple = ()) -> Path:
     """Train a LoRA adapter with DPO and write it into settings.output with training.json and curves.csv;
-    with `db`, record the run and its curves in the store."""
+    with `db`, record the run and its curves in the store. `callbacks`: extra transformers TrainerCallbacks
+    (e.g. a profiler); the overfitting watch is always one."""
     from trainers import _common
     from trainers.data import load_preference_examples
 
@@ -66,7 +67,7 @@ def train_dpo(settings: DPOSettings, db: Path | None = None) -> Path:
         # Seeds first: they fix the LoRA initialisation (inside the trainer), the data order and dropout.
         set_seed(settings.seed)
         trainer = DPOTrainer(
-            model=model, args=args, processing_class=tokenizer, peft_config=peft_config, callbacks=[watch],
+            model=model, args=args, processing_class=tokenizer, peft_config=peft_config, callbacks=[watch, *callbacks],
             train_dataset=Dataset.from_list(_rows(train_rows, settings.chat_template)),
             eval_dataset=Dataset.from_list(_rows(eval_rows, settings.chat_template)) if eval_rows else None)
         if trainer.ref_model is not None:  # the promise above: no second copy of the base
