@@ -161,8 +161,8 @@ def check_judge(judge: str, options: JudgeOptions = JudgeOptions()) -> None:
     """Raise UserError now if `judge` cannot work: a bad name or options, no key, an unreachable server or a
     refused key. `evalhub compare` calls it before generating anything, so a judge problem costs nothing."""
     backend = _make_backend(judge, options, [])
-    if not hasattr(backend, "aclose"):
-        return  # the reference judge runs offline
+    if judge == "reference":
+        return  # runs offline: nothing to reach
 
     async def check() -> None:
         try:
