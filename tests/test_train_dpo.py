@@ -22,7 +22,7 @@ def test_dpo_raises_the_held_out_reward_margin(toy_world, toy_manifest, tmp_path
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     settings = load_settings(DPOSettings, REPO / "trainers" / "configs" / "toy_dpo.yaml",
-                             {"output": str(tmp_path / "dpo")})
+                             {"output": str(tmp_path / "dpo"), "max_steps": 20, "eval_steps": 10})
     output = train_dpo(settings, db=tmp_path / "store.duckdb")
     assert sorted(p.name for p in output.iterdir()) == [
         "adapter_config.json", "adapter_model.safetensors", "curves.csv", "training.json"]
@@ -45,7 +45,7 @@ def test_dpo_raises_the_held_out_reward_margin(toy_world, toy_manifest, tmp_path
         reference = [(logp(r, r["chosen"]), logp(r, r["rejected"])) for r in held_out]
     margins = [settings.beta * ((pc - rc) - (pr - rr)) for (pc, pr), (rc, rr) in zip(policy, reference)]
     mean_margin = sum(margins) / len(margins)
-    assert mean_margin > 0.1
+    assert mean_margin > 0.5
     assert sum(m > 0 for m in margins) > len(margins) / 2  # more held-out pairs ranked right than wrong
     # The trainer logged the same number for the best step (it averages per-batch means): the best step was kept.
     size = settings.batch_size

@@ -193,7 +193,9 @@ def trainer_arguments(settings: TrainSettings, checkpoints: Path, has_validation
     return dict(
         output_dir=str(checkpoints), max_steps=settings.max_steps, per_device_train_batch_size=settings.batch_size,
         learning_rate=settings.learning_rate, lr_scheduler_type="cosine",
-        warmup_steps=max(1, settings.max_steps // 10), logging_steps=settings.logging_steps,
+        warmup_steps=max(1, settings.max_steps // 10),
+        # The overfitting watch compares training loss at evaluation steps: log at least as often.
+        logging_steps=min(settings.logging_steps, settings.eval_steps) if has_validation else settings.logging_steps,
         report_to=[], use_cpu=not gpu, bf16=gpu and torch.cuda.is_bf16_supported(), seed=settings.seed,
         data_seed=settings.seed, max_length=settings.max_length, dataloader_num_workers=0,
         gradient_checkpointing=settings.gradient_checkpointing, **watch,
