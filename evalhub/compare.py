@@ -117,6 +117,7 @@ def run_compare(request: CompareRequest, db: Path, report_dir: Path, resume: str
     from evalhub.store import run_exists, save_run
 
     if not run_exists(run_id, db):  # a compare killed right after its store write resumes here
+        _store_training_curves(tuned_ref, db)
         save_run(record, db)
     losses = clearest_losses(record.judgments, _answers_side_by_side(golden, answers))
     markdown, html = write_report(summary, config, losses, report_dir)
@@ -293,6 +294,23 @@ def _benchmarks(request: CompareRequest) -> dict:
                                 backend=request.backend, settings=ForgettingSettings(**request.forgetting))
     return {"tasks": result.tasks, "items": result.items, "lm_eval_version": result.lm_eval_version,
             "settings": result.settings if isinstance(result.settings, dict) else asdict(result.settings)}
+
+
+def _store_training_curves(tuned_ref, db: Path) -> None:
+    """An adapter trained by `evalhub train` carries training.json and curves.csv: store them with the run,
+    keyed by the adapter's hash, so the app can plot how the compared adapter was trained."""
+    import csv
+
+    from evalhub.store import save_training_run
+
+    folder = Path(tuned_ref.path)
+    if tuned_ref.kind != "adapter" or not (folder / "training.json").is_file() or not (folder / "curves.csv").is_file():
+        return
+    record = json.loads((folder / "training.json").read_text(encoding="utf-8"))
+    with (folder / "curves.csv").open(encoding="utf-8") as handle:
+        curves = [{"step": int(row["step"]), "split": row["split"], "loss": float(row["loss"])}
+                  for row in csv.DictReader(handle) if row.get("loss")]
+    save_training_run(tuned_ref.adapter_hash, tuned_ref.path, record.get("method", "sft"), record, curves, db)
 
 
 # ---------------------------------------------------------------- summary and store record

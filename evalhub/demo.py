@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
 from pathlib import Path
 
@@ -31,13 +30,9 @@ def _train_once(toy: Path, manifest: dict, adapter: Path, seed: int) -> Path:
         print(f"evalhub demo: reusing the adapter trained earlier at {adapter}", file=sys.stderr)
         return adapter
     print("evalhub demo: training a LoRA adapter on the toy domain ...", file=sys.stderr)
-    # Train beside the final folder and rename, so a killed training never looks finished.
-    partial = adapter.with_name(adapter.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    train_sft(SFTSettings(base=toy / manifest["base"], data=toy / manifest["sft"], output=partial,
-                          max_steps=DEMO_STEPS, seed=seed))
-    partial.rename(adapter)
-    return adapter
+    # train_sft stages its output and moves it into place only on success: a killed training leaves nothing.
+    return train_sft(SFTSettings(base=toy / manifest["base"], data=toy / manifest["sft"], output=adapter,
+                                 max_steps=DEMO_STEPS, seed=seed))
 
 
 def run_demo(seed: int, db: Path, report_dir: Path, backend: str = "auto") -> CompareResult:
