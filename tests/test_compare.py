@@ -80,6 +80,7 @@ def _verdict(body: dict) -> str:
 
 
 def _compare(toy_world, toy_manifest, toy_adapter, root: Path, server, *extra, wait=True):
+    root.mkdir(parents=True, exist_ok=True)
     env = {**__import__("os").environ, "OPENAI_API_KEY": "sk-test-secret", "EVALHUB_CACHE": str(root / "cache")}
     command = [sys.executable, "-m", "evalhub", "compare", str(toy_world / "base"), str(toy_adapter),
                "--golden", str(toy_world / toy_manifest["golden"]), "--judge", "openai:fake-judge",
@@ -109,7 +110,6 @@ def test_killed_compare_resumes_to_the_uninterrupted_result(toy_world, toy_manif
     assert uninterrupted_calls == 200
 
     killed_root = tmp_path / "killed"
-    killed_root.mkdir()
     with FakeOpenAI(reply=reply) as server:
         proc = _compare(toy_world, toy_manifest, toy_adapter, killed_root, server, wait=False)
         deadline = time.monotonic() + 300

@@ -4,15 +4,19 @@ so `evalhub --help` stays fast and works without the optional extras."""
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 from evalhub.cli._app import app
 from evalhub.errors import UserError
 
-COMMAND_MODULES = ["compare", "gate", "runs", "demo", "toy", "golden", "leaderboard", "train", "merge", "bench", "serve", "perplexity"]
+COMMAND_MODULES = ["compare", "gate", "runs", "demo", "toy", "golden", "leaderboard", "train", "merge", "bench",
+                   "serve", "perplexity"]
 
 
 def main() -> None:
+    # vLLM logs every engine's full configuration at INFO: the command's own progress drowns in it.
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
     for name in COMMAND_MODULES:
         importlib.import_module(f"evalhub.cli.{name}")
     try:
