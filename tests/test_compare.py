@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -74,8 +75,10 @@ def test_gate_on_the_demo_run(demo_run, tmp_path):
 # ---------------------------------------------------------------- resume after a kill
 
 def _verdict(body: dict) -> str:
-    """A deterministic fake judge: the verdict is a function of the prompt, so two runs agree exactly."""
-    digest = hashlib.sha256(json.dumps(body["messages"], sort_keys=True).encode()).digest()[0]
+    """A deterministic fake judge: the verdict is a function of the prompt (less its per-call random fence
+    marker), so two runs agree exactly."""
+    prompt = re.sub(r"[0-9a-f]{16}", "MARKER", json.dumps(body["messages"], sort_keys=True))
+    digest = hashlib.sha256(prompt.encode()).digest()[0]
     return json.dumps({"verdict": "AB"[digest % 2] if digest % 5 else "tie", "reason": "scripted"})
 
 
@@ -106,23 +109,23 @@ def test_killed_compare_resumes_to_the_uninterrupted_result(toy_world, toy_manif
     with FakeOpenAI(reply=reply) as server:
         reference = _compare(toy_world, toy_manifest, toy_adapter, tmp_path / "once", server)
         assert reference.returncode == 0, reference.stderr[-3000:]
-        uninterrupted_calls = len(server.requests)
+        uninterrupted_calls = len(server.chat_requests)
     assert uninterrupted_calls == 200
 
     killed_root = tmp_path / "killed"
     with FakeOpenAI(reply=reply) as server:
         proc = _compare(toy_world, toy_manifest, toy_adapter, killed_root, server, wait=False)
         deadline = time.monotonic() + 300
-        while len(server.requests) < 60 and proc.poll() is None and time.monotonic() < deadline:
+        while len(server.chat_requests) < 60 and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
         proc.kill()  # SIGKILL: no chance to clean up
         proc.wait()
-        calls_before_kill = len(server.requests)
+        calls_before_kill = len(server.chat_requests)
         assert 60 <= calls_before_kill < 200
         assert not _store_has_runs(killed_root / "evalhub.duckdb")
         resumed = _compare(toy_world, toy_manifest, toy_adapter, killed_root, server)
         assert resumed.returncode == 0, resumed.stderr[-3000:]
-        calls_after = len(server.requests) - calls_before_kill
+        calls_after = len(server.chat_requests) - calls_before_kill
     assert "resuming run" in resumed.stderr and "generations: done in an earlier attempt" in resumed.stderr
     # Only calls in flight at the kill (at most the concurrency, 2) may be made twice.
     assert calls_after <= 200 - calls_before_kill + 2
