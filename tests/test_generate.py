@@ -7,7 +7,7 @@ import importlib.util
 import pytest
 
 from evalhub.errors import UserError
-from evalhub.generate import BackendOptions, generate_answers, inspect_model, resolve_backend
+from evalhub.generate import BackendOptions, generate_answers, inspect_model, keep_models_loaded, resolve_backend
 from evalhub.golden import load_golden
 from evalhub.records import DecodingSettings, GoldenItem
 
@@ -120,3 +120,17 @@ def test_bad_input_is_a_user_error(toy_world, toy_adapter, items):
         generate_answers(toy_adapter, None, items[:1], backend="hf")
     with pytest.raises(UserError, match="ids repeat"):
         generate_answers(toy_world / "base", None, [items[0], items[0]], backend="hf")
+
+
+def test_models_are_released_after_each_call_unless_kept(toy_world, items):
+    from evalhub.generate import _session
+    from evalhub.perplexity import measure_perplexity
+
+    generate_answers(toy_world / "base", None, items[:1], backend="hf")
+    assert _session._kept["model"] is None
+    with keep_models_loaded():
+        generate_answers(toy_world / "base", None, items[:1], backend="hf")
+        kept = _session._kept["model"]
+        measure_perplexity(toy_world / "base", None, ["The capital of Praloia is Guleinex."], backend="hf")
+        assert kept is not None and _session._kept["model"] is kept  # loaded once, used twice
+    assert _session._kept["model"] is None

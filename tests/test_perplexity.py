@@ -13,7 +13,7 @@ from evalhub.errors import UserError
 from evalhub.generate import BackendOptions
 from evalhub.perplexity import load_texts, measure_perplexity, sliding_windows
 
-WINDOW = 16  # paragraphs are about 33 tokens: several windows each, so the windows really roll
+WINDOW = 8  # paragraphs are 20-40 tokens: several windows each, so the windows really roll
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +32,10 @@ def _lm_eval_bits_per_byte(toy_world, adapter, paragraphs) -> float:
     from lm_eval.api.instance import Instance
     from lm_eval.models.huggingface import HFLM
 
+    # logits_cache=False: lm-eval 0.4.13's one-token-continuation cache gives a wrong total for a document whose
+    # first window equals another document's in the same batch (the toy's paragraphs share openings).
     lm = HFLM(pretrained=str(toy_world / "base"), peft=str(adapter) if adapter else None, max_length=WINDOW,
-              add_bos_token=False, batch_size=16, device="cpu", dtype="float32")
+              add_bos_token=False, batch_size=16, device="cpu", dtype="float32", logits_cache=False)
     requests = [Instance(request_type="loglikelihood_rolling", doc={}, arguments=(text,), idx=k)
                 for k, text in enumerate(paragraphs)]
     loglikelihoods = lm.loglikelihood_rolling(requests, disable_tqdm=True)
@@ -57,8 +59,10 @@ def test_result_fields(disjoint, paragraphs):
     assert set(base.to_dict()) == {"perplexity", "bits_per_byte", "tokens", "bytes"}
 
 
-def test_overlapping_windows_score_each_token_once_with_more_context(toy_world, paragraphs, disjoint):
-    overlapping = measure_perplexity(toy_world / "base", None, paragraphs, window=WINDOW, stride=8, backend="hf")
+def test_overlapping_windows_score_each_token_once_with_more_context(toy_world, paragraphs):
+    text = ["\n".join(paragraphs)]
+    disjoint = measure_perplexity(toy_world / "base", None, text, window=32, backend="hf")
+    overlapping = measure_perplexity(toy_world / "base", None, text, window=32, stride=8, backend="hf")
     assert list(overlapping) == ["base"]
     assert overlapping["base"].tokens == disjoint["base"].tokens
     assert overlapping["base"].bits_per_byte != disjoint["base"].bits_per_byte

@@ -4,6 +4,9 @@
                                settings=DecodingSettings(), backend="auto", options=BackendOptions())
     answers["base"]["item-7"]   # a Generation; answers["tuned"] likewise ("tuned" absent when tuned is None)
 
+Each call loads its models and releases them when done; `with keep_models_loaded():` keeps the last one
+loaded across calls (generation, then perplexity on the same engine), until the block ends.
+
 Backends are modules imported only when chosen, so vLLM's and torch's import cost is paid by those who use them.
 """
 
@@ -59,6 +62,7 @@ def generate_answers(base: str | Path, tuned: str | Path | None, items: Sequence
 
 def model_plans(backend: str, base: str | Path, tuned: str | Path | None) -> list[EnginePlan]:
     """Which weights each backend loads: served names as they are for openai, local models inspected."""
+    tuned = None if tuned is None or str(tuned) == "" else tuned
     if backend != "openai":
         return plan_engines(base, tuned)
     plans = [EnginePlan(str(base), (Pass("base"),))]

@@ -72,6 +72,8 @@ def _run(llm, token_lists: list[list[int]], params, one_pass: Pass) -> list:
     from vllm.inputs import TokensPrompt
     from vllm.lora.request import LoRARequest
 
+    if not token_lists:  # every prompt was too long for the context
+        return []
     lora = None
     if one_pass.adapter:
         lora_id = _lora_ids.setdefault(one_pass.adapter, len(_lora_ids) + 1)
