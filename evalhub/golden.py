@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from evalhub.errors import UserError
+from evalhub.jsonl import read_json_objects
 from evalhub.records import GoldenItem
 
 REQUIRED = ("id", "instruction", "output")
+EXAMPLE = '{"id": "q1", "instruction": "...", "output": "the ideal answer"}'
 KNOWN = {"id", "instruction", "input", "output", "tags"}
 
 
@@ -18,30 +19,9 @@ def load_golden(path: Path | str) -> list[GoldenItem]:
     A UTF-8 BOM and CRLF line ends are accepted; bad JSON, missing or empty fields, unknown fields,
     duplicate ids and invalid UTF-8 are not.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: no such golden set file; pass a JSONL file with id/instruction/output per line")
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
-        raise UserError(f"{path}:{line}: invalid UTF-8; save the file as UTF-8") from None
     items: list[GoldenItem] = []
     seen: dict[str, int] = {}
-    # Split on "\n" only: str.splitlines() would also split inside JSON strings at U+2028, U+0085 and the like,
-    # which JSON allows unescaped. A CRLF line end leaves a "\r" that the strip below removes.
-    for number, line in enumerate(text.split("\n"), start=1):
-        line = line.rstrip("\r")
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise UserError(f"{where}: bad JSON ({error.msg}); write one JSON object per line") from None
-        if not isinstance(row, dict):
-            raise UserError(f"{where}: expected a JSON object with id, instruction and output")
+    for where, number, row in read_json_objects(path, "golden set file", EXAMPLE):
         for key in REQUIRED:
             value = row.get(key)
             if not isinstance(value, (str, int)) or isinstance(value, bool) or not str(value).strip():

@@ -14,11 +14,11 @@ The file's line number travels with each example: it is the example's id.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from evalhub.errors import UserError
+from evalhub.jsonl import read_json_objects
 
 ROLES = {"system", "user", "assistant"}
 FORMATS = {
@@ -97,27 +97,9 @@ def load_training_examples(path: Path | str) -> list[SFTExample | PreferenceExam
 
 def _rows(path: Path | str):
     """Yield (where, line number, format, row) for each non-blank line; one format per file."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: no such training file; pass a JSONL file with one example per line")
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
-        raise UserError(f"{path}:{line}: invalid UTF-8; save the file as UTF-8") from None
     first_format: tuple[str, int] | None = None
     count = 0
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise UserError(f"{where}: bad JSON ({error.msg}); write one JSON object per line") from None
-        if not isinstance(row, dict):
-            raise UserError(f"{where}: expected a JSON object, e.g. {{\"instruction\": ..., \"output\": ...}}")
+    for where, number, row in read_json_objects(path, "training file", '{"instruction": ..., "output": ...}'):
         fmt = _detect_format(where, row)
         if first_format is None:
             first_format = (fmt, number)
