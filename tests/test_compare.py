@@ -182,3 +182,20 @@ def test_bad_inputs_fail_in_one_line_and_leave_nothing(toy_world, toy_manifest, 
     unreachable = _bad(tmp_path, base, str(toy_adapter), "--golden", golden, "--judge", "openai:gpt-4.1",
                        "--judge-base-url", "http://127.0.0.1:9/v1", env={"OPENAI_API_KEY": "sk-x"})
     assert "127.0.0.1:9" in unreachable.stderr
+
+
+def test_runs_show_and_parquet_export_of_the_demo_run(demo_run, tmp_path):
+    import pyarrow.parquet as pq
+
+    def evalhub(*args):
+        proc = subprocess.run([sys.executable, "-m", "evalhub", *args, "--db", str(demo_run["db"])],
+                              capture_output=True, text=True, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    run_id = demo_run["summary"]["run_id"]
+    assert run_id in evalhub("runs")
+    assert json.loads(evalhub("show", run_id[:12], "--json")) == demo_run["summary"]
+    evalhub("export", run_id, "--parquet", str(tmp_path / "parquet"))
+    assert pq.read_table(tmp_path / "parquet" / "generations.parquet").num_rows == 200
+    assert pq.read_table(tmp_path / "parquet" / "runs.parquet").column("run_id").to_pylist() == [run_id]

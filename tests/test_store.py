@@ -77,3 +77,21 @@ def _hold_lock(db, ready, release):
     ready.set()
     release.wait(30)
     con.close()
+
+
+def test_an_older_store_is_migrated_forward_keeping_its_runs(tmp_path, monkeypatch):
+    from evalhub.store import _connect
+
+    db = tmp_path / "s.duckdb"
+    save_run(_run("run-1"), db)  # a store at the current schema
+    upgrade = "ALTER TABLE runs ADD COLUMN note VARCHAR DEFAULT 'migrated';"
+    monkeypatch.setattr(_connect, "MIGRATIONS", [*MIGRATIONS, upgrade])
+    save_run(_run("run-2"), db)  # the next write applies the new migration once, in order
+    with read_connection(db) as con:
+        versions = [row[0] for row in con.execute("SELECT version FROM schema_version ORDER BY version").fetchall()]
+        assert versions == list(range(1, len(MIGRATIONS) + 2))
+        assert con.execute("SELECT run_id, note FROM runs ORDER BY run_id").fetchall() == [
+            ("run-1", "migrated"), ("run-2", "migrated")]
+    monkeypatch.setattr(_connect, "MIGRATIONS", MIGRATIONS[:0])
+    with pytest.raises(UserError, match="newer evalhub"):
+        save_run(_run("run-3"), db)

@@ -17,7 +17,7 @@ def export_parquet(run_id: str, out_dir: Path, db: Path | None = None) -> list[P
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     with read_connection(db) as con:
-        if run_id != "all" and not con.execute("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]).fetchone()[0]:
+        if run_id != "all" and not con.sql("SELECT count(*) FROM runs WHERE run_id = ?", params=[run_id]).fetchall()[0][0]:
             raise UserError(f"no run {run_id!r} in the store; `evalhub runs` lists them")
         for table in (*RUN_TABLES, "models", "training_runs", "training_curves"):
             target = out_dir / f"{table}.parquet"
@@ -27,6 +27,6 @@ def export_parquet(run_id: str, out_dir: Path, db: Path | None = None) -> list[P
             else:
                 query, params = f"SELECT * FROM {table} WHERE run_id = ?", [run_id]
             # Through Arrow, since COPY ... TO is refused on a read-only connection.
-            pq.write_table(con.execute(query, params).fetch_arrow_table(), target)
+            pq.write_table(con.sql(query, params=params or None).to_arrow_table(), target)
             written.append(target)
     return written
