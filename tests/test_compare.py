@@ -194,7 +194,7 @@ def test_runs_show_and_parquet_export_of_the_demo_run(demo_run, tmp_path):
         return proc.stdout
 
     run_id = demo_run["summary"]["run_id"]
-    assert run_id in evalhub("runs")
+    assert run_id in evalhub("runs") and run_id in evalhub("runs", "--json")
     assert json.loads(evalhub("show", run_id[:12], "--json")) == demo_run["summary"]
     evalhub("export", run_id, "--parquet", str(tmp_path / "parquet"))
     assert pq.read_table(tmp_path / "parquet" / "generations.parquet").num_rows == 200
