@@ -12,6 +12,7 @@ stage (lm-eval loads its own copy) needs, so reuse is explicit:
 from __future__ import annotations
 
 import gc
+import sys
 from contextlib import contextmanager
 from typing import Any, Callable, Hashable, Iterator
 
@@ -40,6 +41,9 @@ def release_models() -> None:
         close(model)
     del model
     gc.collect()
+    torch = sys.modules.get("torch")  # only if something loaded it: releasing must not import it
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()  # hand the freed GPU memory back, for the next stage's own model
 
 
 @contextmanager
