@@ -3,6 +3,7 @@ backend, then stopped."""
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import signal
@@ -15,6 +16,7 @@ import pytest
 
 from evalhub.generate import BackendOptions, generate_answers
 from evalhub.golden import load_golden
+from evalhub.records import GoldenItem
 
 pytest.importorskip("vllm")
 
@@ -60,16 +62,21 @@ def test_serve_round_trip_through_the_openai_backend(served, toy_world, toy_adap
     assert url.startswith("http://127.0.0.1:") and url.endswith("/v1")
     assert printed["base"] == ["toy-base"] and printed["adapter"] == ["zorvish"]
 
-    items = load_golden(toy_world / toy_manifest["golden"])[:8]
-    served_answers = generate_answers("toy-base", "zorvish", items, backend="openai",
-                                      options=BackendOptions(base_urls=(url,), concurrency=4))
-    local_answers = generate_answers(toy_world / "base", toy_adapter, items, backend="hf")
-    for role in ("base", "tuned"):
-        assert all(served_answers[role][i.id].status == "ok" for i in items)
+    # Each role on prompts it answers with confidence, so greedy answers cannot tip between backends on a
+    # near-tie: the tuned adapter on its domain, the base on the general facts it was pretrained on.
+    domain = load_golden(toy_world / toy_manifest["golden"])[:8]
+    facts = [json.loads(line) for line in (toy_world / toy_manifest["tasks_path"] / "toy_general.jsonl").read_text().splitlines()]
+    capitals = [GoldenItem(id=f["id"], instruction=f"What is the capital of {f['question'].split()[-2]}?",
+                           output=f"{f['question']} {f['choices'][f['answer']]}.") for f in facts if f["id"].endswith("-capital")][:8]
+    options = BackendOptions(base_urls=(url,), concurrency=4)
+    for role, items in (("tuned", domain), ("base", capitals)):
+        served_answers = generate_answers("toy-base", "zorvish", items, backend="openai", options=options)[role]
+        local_answers = generate_answers(toy_world / "base", toy_adapter, items, backend="hf")[role]
+        assert all(served_answers[i.id].status == "ok" for i in items)
         # The server templates the chat itself; greedy answers still match the local ones.
-        agree = sum(served_answers[role][i.id].output == local_answers[role][i.id].output for i in items)
+        agree = sum(served_answers[i.id].output == local_answers[i.id].output for i in items)
         assert agree >= 7, f"{role}: {agree}/8 served answers match the local ones"
-    assert sum(served_answers["tuned"][i.id].output.startswith("In Zorvish:") for i in items) >= 6
+    assert sum(served_answers[i.id].output == i.output for i in capitals) >= 6  # the base knows its facts
 
     # SIGTERM stops `evalhub serve` and the server it started.
     served["process"].send_signal(signal.SIGTERM)
