@@ -134,3 +134,26 @@ def test_models_are_released_after_each_call_unless_kept(toy_world, items):
         measure_perplexity(toy_world / "base", None, ["The capital of Praloia is Guleinex."], backend="hf")
         assert kept is not None and _session._kept["model"] is kept  # loaded once, used twice
     assert _session._kept["model"] is None
+
+
+def test_vllm_engine_arguments(toy_world, toy_adapter):
+    """What the vllm backend (and `evalhub serve`, as flags) asks of vLLM, computed without starting it."""
+    from evalhub.cli.serve import _flags
+    from evalhub.generate.vllm import engine_args, is_cpu_build
+
+    args = engine_args(str(toy_world / "base"), BackendOptions(kv_cache_gib=0.5, tensor_parallel_size=2,
+                                                              distributed_executor_backend="ray"), [str(toy_adapter)])
+    assert args["dtype"] == "float32"  # 'auto' means the checkpoint's dtype, not vLLM's half-precision default
+    assert (args["enable_lora"], args["max_loras"], args["max_lora_rank"]) == (True, 1, 16)
+    assert args["lora_target_modules"] == ["down_proj", "gate_proj", "k_proj", "o_proj", "q_proj", "up_proj", "v_proj"]
+    assert args["kv_cache_memory_bytes"] == 2**29 and "gpu_memory_utilization" not in args
+    assert (args["tensor_parallel_size"], args["distributed_executor_backend"]) == (2, "ray")
+    assert _flags({"model": "m", "enable_lora": True, "enforce_eager": False, "max_lora_rank": 16}) == \
+        ["--model", "m", "--enable-lora", "--max-lora-rank", "16"]
+
+    plain = engine_args(str(toy_world / "base"), BackendOptions(max_lora_rank=20, dtype="bfloat16"), [str(toy_adapter)])
+    assert (plain["max_lora_rank"], plain["dtype"]) == (32, "bfloat16")  # rounded up to a rank vLLM accepts
+    if is_cpu_build():
+        assert plain["gpu_memory_utilization"] == 0.3  # vLLM's 0.92 would mean 92% of this host's RAM
+        with pytest.raises(UserError, match="pass --backend hf for --load-in-4bit"):
+            engine_args(str(toy_world / "base"), BackendOptions(load_in_4bit=True))
