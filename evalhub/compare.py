@@ -96,12 +96,17 @@ def run_compare(request: CompareRequest, db: Path, report_dir: Path, resume: str
     work, run_id, created_at = _work_folder(db, config, resume)
 
     # 3. The stages, each checkpointed.
+    from evalhub.generate import keep_models_loaded
+
     answers = judged = perplexity = benchmarks = None
-    if items:
-        answers = _stage(work, "generations", lambda: _generate(request, items))
-        judged = _stage(work, "judgments", lambda: _judge(request, judge, items, answers))
-    if perplexity_texts:
-        perplexity = _stage(work, "perplexity", lambda: _perplexity(request, perplexity_texts))
+    # Generations and perplexity share one loaded model (one vLLM engine start, not two); it is released
+    # before lm-eval loads its own.
+    with keep_models_loaded():
+        if items:
+            answers = _stage(work, "generations", lambda: _generate(request, items))
+            judged = _stage(work, "judgments", lambda: _judge(request, judge, items, answers))
+        if perplexity_texts:
+            perplexity = _stage(work, "perplexity", lambda: _perplexity(request, perplexity_texts))
     if request.tasks:
         benchmarks = _stage(work, "benchmarks", lambda: _benchmarks(request))
 
