@@ -10,7 +10,9 @@ import base64
 import contextlib
 import itertools
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -31,8 +33,11 @@ class Browser:
 
     def __init__(self, executable: str):
         self._profile = tempfile.TemporaryDirectory(prefix="evalhub-chromium-")
+        # Its own session, so closing reaches Chromium's helper processes too: they keep writing
+        # to the profile for a moment after the main process exits.
         self._process = subprocess.Popen([executable, *CHROMIUM_FLAGS, f"--user-data-dir={self._profile.name}",
-                                          "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                          "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                         start_new_session=True)
         self._ids = itertools.count(1)
         self._closing = contextlib.ExitStack()
 
@@ -53,13 +58,26 @@ class Browser:
 
     def __exit__(self, *exc) -> None:
         self._closing.close()
-        self._process.terminate()
+        self._signal_group(signal.SIGTERM)
         try:
             self._process.wait(10)
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait()
+        deadline = time.monotonic() + 10
+        while self._signal_group(0) and time.monotonic() < deadline:  # helpers still alive
+            time.sleep(0.1)
+        self._signal_group(signal.SIGKILL)
+        time.sleep(0.2)
         self._profile.cleanup()
+
+    def _signal_group(self, signum: int) -> bool:
+        """Send `signum` to every process of Chromium's session; False when none is left."""
+        try:
+            os.killpg(self._process.pid, signum)
+        except ProcessLookupError:
+            return False
+        return True
 
     def call(self, method: str, **params) -> dict:
         """Send one DevTools command and return its result (events arriving meanwhile are skipped)."""
