@@ -360,6 +360,10 @@ def _record(run_id, created_at, request, base_ref, tuned_ref, judge, config, sum
             perplexity, benchmarks, contamination) -> RunRecord:
     record = RunRecord(run_id=run_id, kind=request.kind, created_at=created_at, base=base_ref, tuned=tuned_ref,
                        config=config, summary=summary, judge=judge, golden=list(request.golden))
+    # The golden items travel with the run, so the app shows ideal answers wherever the store is opened.
+    record.golden_items = [{"golden_file": path, "item_id": item.id, "instruction": item.instruction,
+                            "input": item.input, "output": item.output, "tags": list(item.tags)}
+                           for path, items in golden.items() for item in items]
     if answers:
         settings = DecodingSettings(**request.decoding).to_dict()
         for role in ("base", "tuned"):

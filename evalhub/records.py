@@ -82,3 +82,4 @@ class RunRecord:
     perplexity: list[dict] = field(default_factory=list)
     benchmarks: list[dict] = field(default_factory=list)
     benchmark_items: list[dict] = field(default_factory=list)
+    golden_items: list[dict] = field(default_factory=list)

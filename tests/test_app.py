@@ -170,3 +170,44 @@ def test_evalhub_app_refuses_a_busy_port(tmp_path):
                                "--port", str(port)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: ") and "--port" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def _run_without_its_golden_file(tmp_path, golden_items: bool):
+    """A run whose golden file is not on this machine (its store was copied off the machine that wrote it)."""
+    from evalhub.records import Generation, ModelRef, RunRecord
+
+    gone = str(tmp_path / "elsewhere" / "golden.jsonl")
+    judgments = [{"golden_file": gone, "item_id": "q1", "tuned_position": position, "judge": "reference",
+                  "raw_reply": "{}", "status": "ok", "verdict": "win", "reason": "closer to the ideal"}
+                 for position in ("A", "B")]
+    return RunRecord(
+        run_id="run-elsewhere", kind="compare", created_at="2026-01-01 00:00:00",
+        base=ModelRef(model_id="m-base", kind="base", path="/models/base"),
+        tuned=ModelRef(model_id="m-tuned", kind="adapter", path="/adapters/a", base_path="/models/base", adapter_hash="abc"),
+        config={"inputs": {gone: "0" * 64}}, summary={}, judge="reference", golden=[gone],
+        generations=[("base", gone, {"temperature": 0}, Generation("q1", "Say hello.", "hi")),
+                     ("tuned", gone, {"temperature": 0}, Generation("q1", "Say hello.", "Hello there."))],
+        judgments=judgments,
+        golden_items=[{"golden_file": gone, "item_id": "q1", "instruction": "Say hello.", "input": "",
+                       "output": "Hello there, the ideal answer.", "tags": []}] if golden_items else [])
+
+
+def test_ideal_answers_come_from_the_store_when_the_golden_file_is_gone(monkeypatch, tmp_path):
+    from evalhub.store import save_run
+
+    save_run(_run_without_its_golden_file(tmp_path, golden_items=True), tmp_path / "copied.duckdb")
+    at = _open_run(_app(monkeypatch, tmp_path / "copied.duckdb"), "run-elsewhere")
+    assert "Hello there, the ideal answer." in [t.value for t in at.text]
+    assert not any("not on this machine" in c.value for c in at.caption)
+
+
+def test_a_run_stored_before_golden_items_says_why_its_ideal_answers_are_missing(monkeypatch, tmp_path):
+    from evalhub.store import _connect, save_run
+    from evalhub.store._schema import MIGRATIONS
+
+    monkeypatch.setattr(_connect, "MIGRATIONS", MIGRATIONS[:1])  # a store written by the first schema
+    save_run(_run_without_its_golden_file(tmp_path, golden_items=False), tmp_path / "old.duckdb")
+    monkeypatch.undo()
+    at = _open_run(_app(monkeypatch, tmp_path / "old.duckdb"), "run-elsewhere")  # read-only: not migrated
+    assert any("is not on this machine" in c.value for c in at.caption)
+    assert "(not available)" in [t.value for t in at.text]

@@ -199,3 +199,5 @@ def test_runs_show_and_parquet_export_of_the_demo_run(demo_run, tmp_path):
     evalhub("export", run_id, "--parquet", str(tmp_path / "parquet"))
     assert pq.read_table(tmp_path / "parquet" / "generations.parquet").num_rows == 200
     assert pq.read_table(tmp_path / "parquet" / "runs.parquet").column("run_id").to_pylist() == [run_id]
+    golden_items = pq.read_table(tmp_path / "parquet" / "golden_items.parquet")
+    assert golden_items.num_rows == 100 and set(golden_items.column("run_id").to_pylist()) == {run_id}

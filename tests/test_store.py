@@ -95,3 +95,32 @@ def test_an_older_store_is_migrated_forward_keeping_its_runs(tmp_path, monkeypat
     monkeypatch.setattr(_connect, "MIGRATIONS", MIGRATIONS[:0])
     with pytest.raises(UserError, match="newer evalhub"):
         save_run(_run("run-3"), db)
+
+
+def test_golden_items_travel_with_the_run_and_into_the_export(tmp_path):
+    import pyarrow.parquet as pq
+
+    from evalhub.store import export_parquet, read_run
+
+    db = tmp_path / "s.duckdb"
+    run = _run("run-1")
+    run.golden_items = [{"golden_file": "g.jsonl", "item_id": "i1", "instruction": "p", "input": "",
+                         "output": "the ideal", "tags": ["greeting"]}]
+    save_run(run, db)
+    assert read_run("run-1", db).ideal_answers == {("g.jsonl", "i1"): "the ideal"}
+    export_parquet("run-1", tmp_path / "parquet", db)
+    assert pq.read_table(tmp_path / "parquet" / "golden_items.parquet").column("output").to_pylist() == ["the ideal"]
+
+
+def test_a_first_schema_store_is_read_and_exported_without_migrating(tmp_path, monkeypatch):
+    from evalhub.store import _connect, export_parquet, read_run
+
+    db = tmp_path / "s.duckdb"
+    monkeypatch.setattr(_connect, "MIGRATIONS", MIGRATIONS[:1])
+    save_run(_run("run-1"), db)
+    monkeypatch.undo()
+    assert read_run("run-1", db).ideal_answers == {}
+    written = {path.name for path in export_parquet("run-1", tmp_path / "parquet", db)}
+    assert "runs.parquet" in written and "golden_items.parquet" not in written
+    with read_connection(db) as con:  # readers never migrate
+        assert con.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 1

@@ -73,7 +73,8 @@ def show_items(detail: RunDetail, labels: Labels) -> None:
             "Golden set", detail.run.golden, key="item_golden",
             format_func=lambda path: labels.golden_sets[labels.golden_key[(detail.run.run_id, path)]])
     keys = sorted(k for k in set(answers) | set(verdicts) if k[0] == golden_file and SHOW[show](verdicts.get(k)))
-    ideal = ideal_answers(golden_file, detail.run.input_hashes.get(golden_file)) if golden_file else None
+    ideal = (ideal_answers(golden_file, detail.ideal_answers, detail.run.input_hashes.get(golden_file))
+             if golden_file else None)
     if ideal is not None and ideal.note:
         st.caption(md_literal(ideal.note))
     if not keys:

@@ -41,12 +41,14 @@ def _connect(db: Path, read_only: bool, wait: float):
             delay = min(delay * 2, 1.0)
 
 
+def has_table(con, name: str) -> bool:
+    # fetchall, not fetchone: DuckDB 2 refuses further work on a connection with an unfinished result.
+    return con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]).fetchall()[0][0] > 0
+
+
 def _migrate(con) -> None:
-    has_table = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
-    ).fetchone()[0]
     current = 0
-    if has_table:
+    if has_table(con, "schema_version"):
         current = con.execute("SELECT max(version) FROM schema_version").fetchone()[0] or 0
     if current > len(MIGRATIONS):
         raise UserError(f"the store was written by a newer evalhub (schema {current}); upgrade evalhub")

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from evalhub.errors import UserError
-from evalhub.store._connect import read_connection
+from evalhub.store._connect import has_table, read_connection
 
-RUN_TABLES = ("runs", "generations", "judgments", "metrics", "perplexity", "benchmarks", "benchmark_items")
+RUN_TABLES = ("runs", "generations", "judgments", "metrics", "perplexity", "benchmarks", "benchmark_items",
+              "golden_items")
 
 
 def export_parquet(run_id: str, out_dir: Path, db: Path | None = None) -> list[Path]:
@@ -20,6 +21,8 @@ def export_parquet(run_id: str, out_dir: Path, db: Path | None = None) -> list[P
         if run_id != "all" and not con.sql("SELECT count(*) FROM runs WHERE run_id = ?", params=[run_id]).fetchall()[0][0]:
             raise UserError(f"no run {run_id!r} in the store; `evalhub runs` lists them")
         for table in (*RUN_TABLES, "models", "training_runs", "training_curves"):
+            if not has_table(con, table):  # a store written before the table existed (read-only: not migrated)
+                continue
             target = out_dir / f"{table}.parquet"
             if run_id == "all" or table not in RUN_TABLES:
                 query = f"SELECT * FROM {table}"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evalhub.errors import UserError
-from evalhub.store._connect import default_db_path, read_connection
+from evalhub.store._connect import default_db_path, has_table, read_connection
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,8 @@ class RunDetail:
     training_curve: list[dict]    # step, split, loss of the tuned adapter, when its training was recorded
     training_method: str | None
     metrics: list[dict]           # stage, name, value, detail
+    # (golden_file, item_id) -> ideal answer, as the run read it; empty for runs stored before schema 2
+    ideal_answers: dict[tuple[str, str], str]
 
 
 _RUN_COLUMNS = """
@@ -169,8 +171,12 @@ def read_run(run_id: str, db: Path | None = None) -> RunDetail:
             "SELECT stage, name, value, detail FROM metrics WHERE run_id = ? ORDER BY stage, name", [run_id]))
         for metric in metrics:
             metric["detail"] = json.loads(metric["detail"]) if metric["detail"] else None
+        ideal = {}
+        if has_table(con, "golden_items"):  # a read-only reader never migrates an older store
+            ideal = {(golden_file, item_id): output for golden_file, item_id, output in con.execute(
+                "SELECT golden_file, item_id, output FROM golden_items WHERE run_id = ?", [run_id]).fetchall()}
         return RunDetail(run=run, config=config, judgments=judgments, generations=generations, benchmarks=benchmarks,
                          perplexity=perplexity, training_curve=curve, training_method=training[0] if training else None,
-                         metrics=metrics)
+                         metrics=metrics, ideal_answers=ideal)
 
     return _query(db, read)

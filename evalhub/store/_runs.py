@@ -47,7 +47,8 @@ def save_run(run: RunRecord, db: Path | None = None) -> None:
                  for role, golden_file, settings, g in run.generations],
             )
         for table, rows in (("judgments", run.judgments), ("perplexity", run.perplexity),
-                            ("benchmarks", run.benchmarks), ("benchmark_items", run.benchmark_items)):
+                            ("benchmarks", run.benchmarks), ("benchmark_items", run.benchmark_items),
+                            ("golden_items", run.golden_items)):
             _insert_rows(con, table, run.run_id, rows)
         if run.metrics:
             con.executemany(

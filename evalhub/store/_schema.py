@@ -114,4 +114,18 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (run_id, stage, name)
     );
     """,
+    # 2: the golden items each run judged, so a run's ideal answers travel with the store (a store copied off
+    # the machine that wrote it, e.g. a CI artifact, still shows them).
+    """
+    CREATE TABLE golden_items (
+        run_id VARCHAR NOT NULL,
+        golden_file VARCHAR NOT NULL,
+        item_id VARCHAR NOT NULL,
+        instruction VARCHAR NOT NULL,
+        input VARCHAR,
+        output VARCHAR NOT NULL,           -- the ideal answer
+        tags JSON,
+        PRIMARY KEY (run_id, golden_file, item_id)
+    );
+    """,
 ]
