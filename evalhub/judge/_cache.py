@@ -18,6 +18,9 @@ Why SQLite in WAL mode rather than the JSONL file it replaces:
   killed process; only a power cut can lose the last few commits, which costs re-asking them, never a torn
   record.
 
+WAL's shared memory needs the file on a local disk: on a network file system (NFS) point `$EVALHUB_CACHE`
+(or the judge's `cache_path`) at a local directory.
+
 Old JSONL caches are imported once: when the store opens and a JSONL file of the same name sits beside it
 (the old default `$EVALHUB_CACHE/judge/replies.jsonl` beside the new `replies.sqlite`), or when `ReplyCache`
 is given a `.jsonl` path (an old `cache_path` option; the store is then the `.sqlite` file next to it), its
