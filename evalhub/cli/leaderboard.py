@@ -1,4 +1,4 @@
-"""`evalhub app`: the Streamlit leaderboard (app.py at the repository root), bound to 127.0.0.1.
+"""`evalhub app`: the Streamlit leaderboard (the packaged script evalhub/app/main.py), bound to 127.0.0.1.
 
 (Not named cli/app.py: a submodule `app` would shadow the package's typer `app` object.)
 """
@@ -17,8 +17,13 @@ from evalhub.cli import _shared as shared
 from evalhub.cli._app import app
 from evalhub.errors import UserError
 
-APP_SCRIPT = Path(__file__).resolve().parents[2] / "app.py"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def _check_port(port: int) -> None:
+    # Port 0 would let the system pick one the user is never told; 65535 is the largest TCP port.
+    if not 1 <= port <= 65535:
+        raise UserError(f"--port {port} is not a TCP port; pass --port between 1 and 65535 (default 8501)")
 
 
 def _check_port_free(host: str, port: int) -> None:
@@ -37,15 +42,19 @@ def app_command(
     host: str = typer.Option("127.0.0.1", help="Address to bind. Anything but 127.0.0.1 shows your results to the network."),
 ) -> None:
     """Start the leaderboard (Streamlit) on http://HOST:PORT, reading the store read-only."""
-    if not APP_SCRIPT.is_file():
-        raise UserError(f"the app script {APP_SCRIPT} is missing; run `evalhub app` from an editable install "
-                        "(pip install -e .) of the evalhub repository")
+    from evalhub.resources import app_script
+
+    _check_port(port)
+    script = app_script()
+    if not script.is_file():
+        raise UserError(f"the app script {script} is missing from this installation; reinstall evalhub "
+                        "(pip install --force-reinstall evalhub, or pip install -e . in the repository)")
     db_path = shared.resolve_db(db).resolve()
     _check_port_free(host, port)
     if host not in LOOPBACK:
         print(f"evalhub app: warning: listening on {host}: other machines can read this store's results", file=sys.stderr)
     command = [
-        sys.executable, "-m", "streamlit", "run", str(APP_SCRIPT),
+        sys.executable, "-m", "streamlit", "run", str(script),
         "--server.address", host, "--server.port", str(port),
         # XSRF and CORS protection: Streamlit's defaults, stated so no config file in the working folder can
         # turn them off.
