@@ -4,6 +4,10 @@ Keys are the field names of the settings dataclass (SFTSettings, DPOSettings); a
 naming the allowed ones, so a typo never silently falls back to a default. A path value `toy:KEY` names
 a file of the offline toy world by its manifest key (`toy:base`, `toy:sft`, `toy:dpo`, `toy:golden`), so
 the example configs run anywhere without knowing where the toy world is cached.
+
+`--config` takes a YAML file, or the name of a config shipped in trainers/configs/ (`toy_sft`, `toy_dpo`,
+`qlora_sft`), which an installed evalhub carries as package data: `evalhub train sft --config toy_sft`
+works from any folder. A path that exists wins over a shipped name.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ def load_settings(settings_class: type[Settings], config: Path | None = None,
     """Build `settings_class` from a YAML file (optional) and flag overrides (None values are ignored)."""
     values: dict[str, Any] = {}
     if config is not None:
-        values.update(_read_yaml(Path(config)))
+        config = resolve_config(config)
+        values.update(_read_yaml(config))
     values.update({key: value for key, value in (overrides or {}).items() if value is not None})
     fields = {f.name: f for f in dataclasses.fields(settings_class)}
     unknown = set(values) - set(fields)
@@ -40,6 +45,23 @@ def load_settings(settings_class: type[Settings], config: Path | None = None,
         raise UserError(f"missing setting(s) {missing}; give them in the --config file or as {flags}")
     hints = typing.get_type_hints(settings_class)
     return settings_class(**{name: _coerce(name, hints[name], value) for name, value in values.items()})
+
+
+def resolve_config(config: str | Path) -> Path:
+    """The YAML file `config` names: an existing file, or a shipped config by name (`toy_sft`, `toy_dpo.yaml`)."""
+    from evalhub.resources import CONFIG_SUFFIXES, training_configs
+
+    path = Path(config)
+    if path.is_file():
+        return path
+    shipped = training_configs()
+    bare = str(config) == path.name  # no folder in it: may name a shipped config
+    stem = path.stem if path.suffix in CONFIG_SUFFIXES else path.name
+    if bare and stem in shipped:
+        return shipped[stem]
+    what = "is a folder, not a config file" if path.is_dir() else "no such config file"
+    raise UserError(f"{config}: {what}; pass --config a YAML file of settings or a shipped config: "
+                    f"{', '.join(sorted(shipped))}")
 
 
 def _read_yaml(path: Path) -> dict:

@@ -19,7 +19,8 @@ train_app = typer.Typer(help="Train a LoRA / QLoRA adapter (SFT or DPO) that `ev
                         no_args_is_help=True)
 app.add_typer(train_app, name="train")
 
-CONFIG = typer.Option(None, "--config", help="YAML file of settings (see trainers/configs/); flags override it.")
+CONFIG = typer.Option(None, "--config", help="YAML file of settings, or a shipped config by name (toy_sft, toy_dpo, "
+                                            "qlora_sft; see trainers/configs/); flags override it.")
 BASE = typer.Option(None, help="Base model folder (or a model id in the local cache); toy:base names the toy model.")
 OUTPUT = typer.Option(None, help="Folder for the adapter, training.json and curves.csv.")
 MAX_STEPS = typer.Option(None, help="Optimizer steps.")
