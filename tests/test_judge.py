@@ -18,6 +18,7 @@ import pytest
 from evalhub.errors import UserError
 from evalhub.golden import load_golden
 from evalhub.judge import CANARY_NON_ANSWER, JudgeOptions, judge_pairs
+from evalhub.judge._cache import ReplyCache
 from evalhub.judge._protocol import REASK, parse_verdict
 from evalhub.records import Generation
 from tests.fake_openai import (FakeOpenAI, Response, completion, error_body_200, http_error, malformed_body,
@@ -27,6 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 SECRET = "sk-test-0123456789abcdefSECRET"
 WRONG = "The capital of Praloia is Guleinex."   # what the toy base says to a Zorvish request
 PRICE = (1000.0, 2000.0)                         # USD per million tokens: large, so costs are visible
+CACHE = "cache.sqlite"
 FENCED = re.compile(r"<<<ANSWER (A|B) ([0-9a-f]{16})>>>\n(.*?)\n<<<END OF ANSWER \1 \2>>>", re.S)
 
 
@@ -51,6 +53,20 @@ def honest(body: dict) -> str:
     return verdict("tie" if good["A"] == good["B"] else ("A" if good["A"] else "B"))
 
 
+def cached_replies(path: Path) -> int:
+    """How many replies a cache holds, read through the cache itself (whatever its file format)."""
+    cache = ReplyCache(path)
+    try:
+        return len(cache)
+    finally:
+        cache.close()
+
+
+def cache_files_text(folder: Path) -> str:
+    """Every byte the cache wrote (its file and any journal beside it), as text, to search for secrets."""
+    return "".join(f.read_bytes().decode("utf-8", "replace") for f in sorted(folder.glob("cache*")) if f.is_file())
+
+
 @pytest.fixture(scope="module")
 def items():
     return load_golden(REPO / "golden_sets" / "toy_zorvish.jsonl")[:6]
@@ -67,7 +83,7 @@ def key(monkeypatch):
 
 
 def run(server, tmp_path, items, tuned=None, base=None, **options):
-    defaults = dict(base_url=server.base_url, cache_path=str(tmp_path / "cache.jsonl"),
+    defaults = dict(base_url=server.base_url, cache_path=str(tmp_path / CACHE),
                     prices={"fake-judge": PRICE}, timeout=5.0, max_retries=3)
     return judge_pairs(items=items, base=base or answers(items, WRONG), tuned=tuned or answers(items),
                        judge="openai:fake-judge", options=JudgeOptions(**{**defaults, **options}),
@@ -276,8 +292,8 @@ def test_missing_key_says_how_to_choose_a_judge(monkeypatch, tmp_path, items):
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     with pytest.raises(UserError, match=r"set OPENAI_API_KEY, or use --judge reference"):
         judge_pairs(items, answers(items, WRONG), answers(items), "openai:gpt-4.1",
-                    JudgeOptions(cache_path=str(tmp_path / "cache.jsonl")))
-    assert not (tmp_path / "cache.jsonl").exists()
+                    JudgeOptions(cache_path=str(tmp_path / CACHE)))
+    assert not any(tmp_path.iterdir())          # not even a cache file
 
 
 @pytest.mark.parametrize("judge, options, words", [
@@ -290,7 +306,7 @@ def test_missing_key_says_how_to_choose_a_judge(monkeypatch, tmp_path, items):
 def test_bad_judge_or_options_are_user_errors(key, tmp_path, items, judge, options, words):
     with pytest.raises(UserError, match=re.escape(words)):
         judge_pairs(items, answers(items, WRONG), answers(items), judge,
-                    JudgeOptions(cache_path=str(tmp_path / "cache.jsonl"), **options))
+                    JudgeOptions(cache_path=str(tmp_path / CACHE), **options))
 
 
 def test_missing_answers_are_a_user_error(key, tmp_path, items):
@@ -302,9 +318,9 @@ def test_an_unreachable_judge_stops_before_any_call(key, tmp_path, items):
     started = time.monotonic()
     with pytest.raises(UserError, match=r"cannot reach the judge at http://127.0.0.1:9/v1"):
         judge_pairs(items, answers(items, WRONG), answers(items), "openai:fake-judge",
-                    JudgeOptions(base_url="http://127.0.0.1:9/v1", cache_path=str(tmp_path / "cache.jsonl")))
+                    JudgeOptions(base_url="http://127.0.0.1:9/v1", cache_path=str(tmp_path / CACHE)))
     assert time.monotonic() - started < 30   # one check with one retry, not every call's retries
-    assert (tmp_path / "cache.jsonl").read_text() == ""
+    assert cached_replies(tmp_path / CACHE) == 0
 
 
 # ---------------------------------------------------------------- cache, budget, resume, key hygiene
@@ -321,7 +337,7 @@ def test_a_rerun_makes_no_call_and_costs_nothing(key, tmp_path, items):
     assert [r["raw_reply"] for r in second.judgments] == [r["raw_reply"] for r in first.judgments]
     # With the judge gone, the cache alone answers: a fully cached re-run needs no network at all.
     offline = judge_pairs(items, answers(items, WRONG), answers(items), "openai:fake-judge",
-                          JudgeOptions(base_url=base_url, cache_path=str(tmp_path / "cache.jsonl")))
+                          JudgeOptions(base_url=base_url, cache_path=str(tmp_path / CACHE)))
     assert offline.stats["judge_calls"] == 0
     assert [r["raw_reply"] for r in offline.judgments] == [r["raw_reply"] for r in first.judgments]
 
@@ -345,7 +361,7 @@ def test_max_cost_stops_before_the_budget_is_passed_and_resumes(key, tmp_path, i
         paid = [r.body for r in server.chat_requests[2:]]
         spent = sum(_cost_of(body) for body in paid)
         assert 0 < len(paid) < 12 and spent <= budget
-        cached = len((tmp_path / "cache.jsonl").read_text().splitlines())
+        cached = cached_replies(tmp_path / CACHE)
         assert cached == len(paid)                # every paid reply is cached, even the ones still in flight
         resumed = run(server, tmp_path, items, concurrency=4)
     assert resumed.stats["judge_calls"] == 12 - cached and resumed.stats["wins"] == 6
@@ -370,18 +386,16 @@ KILLED_RUN = textwrap.dedent("""
 
 def test_a_run_killed_half_way_resumes_without_repeating_a_successful_call(key, tmp_path):
     items = load_golden(REPO / "golden_sets" / "toy_zorvish.jsonl")[:10]
-    cache = tmp_path / "cache.jsonl"
+    cache = tmp_path / CACHE
     with FakeOpenAI(honest, delay=0.15) as server:
         process = subprocess.Popen([sys.executable, "-c", KILLED_RUN, server.base_url, str(cache)], cwd=REPO,
                                    env={**os.environ, "PYTHONPATH": str(REPO)})
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and (not cache.exists() or len(cache.read_bytes().splitlines()) < 5):
-            time.sleep(0.02)
+        while time.monotonic() < deadline and (not cache.exists() or cached_replies(cache) < 5):
+            time.sleep(0.05)
         process.send_signal(signal.SIGKILL)
         process.wait()
-        with open(cache, "a") as handle:
-            handle.write('{"key": "torn')                  # what a kill in the middle of a write leaves
-        done = sum(1 for line in cache.read_text().splitlines() if line.endswith("}"))
+        done = cached_replies(cache)
         assert 5 <= done < 20
         before = len(server.chat_requests)
         resumed = judge_pairs(items, answers(items, WRONG), answers(items), "openai:fake-judge",
@@ -389,9 +403,7 @@ def test_a_run_killed_half_way_resumes_without_repeating_a_successful_call(key, 
         asked = len(server.chat_requests) - before
     assert asked == 20 - done and resumed.stats["judge_calls"] == asked
     assert resumed.stats["wins"] == 10 and resumed.stats["extra"]["cached_replies_used"] == done
-    lines = cache.read_text().splitlines()
-    assert sum(1 for line in lines if line.startswith('{"key": "torn')) == 1
-    assert len([json.loads(line) for line in lines if not line.startswith('{"key": "torn')]) == 20
+    assert cached_replies(cache) == 20
 
 
 def test_the_api_key_is_never_stored_or_logged(key, tmp_path, items, capfd, caplog):
@@ -400,7 +412,7 @@ def test_the_api_key_is_never_stored_or_logged(key, tmp_path, items, capfd, capl
         server.queue(rate_limited(retry_after=0.1))
         outcome = run(server, tmp_path, items[:2])
         assert all(r.headers.get("authorization") == f"Bearer {SECRET}" for r in server.chat_requests)
-    stored = json.dumps(outcome.judgments) + json.dumps(outcome.stats) + (tmp_path / "cache.jsonl").read_text()
+    stored = json.dumps(outcome.judgments) + json.dumps(outcome.stats) + cache_files_text(tmp_path)
     out, err = capfd.readouterr()
     assert outcome.stats["wins"] == 2
     for text in (stored, out, err, caplog.text):

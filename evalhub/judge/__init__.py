@@ -6,31 +6,38 @@
     outcome.stats      # win rate with CIs, sign test, position consistency, LC win rate, canaries, cost
 
 Every item is judged in both orders (tuned answer as "Answer A", then as "Answer B"); an item counts only
-when both orders gave a verdict, and orders that disagree make a tie. Judges: "openai:MODEL" through the
-openai SDK (OPENAI_API_KEY; `base_url` for any OpenAI-compatible server), or "reference", an offline
-deterministic judge by chrF similarity to the item's ideal answer beyond what every ideal answer shares.
+when both orders gave a verdict, and orders that disagree make a tie.
+
+Judges (a registry by prefix, _registry.py; each provider imported only when chosen):
+- "openai:MODEL" through the openai SDK (OPENAI_API_KEY; `base_url` for any OpenAI-compatible server);
+- "anthropic:MODEL" through the anthropic SDK (ANTHROPIC_API_KEY; `base_url` for an Anthropic-compatible one);
+- "vllm:PATH", an open judge model run in-process by vLLM, its replies constrained to the verdict's schema;
+- "reference", an offline deterministic judge by chrF similarity to the item's ideal answer beyond what every
+  ideal answer shares.
+The LLM judges share one wrapper (_wrapper.py) for the cache, the budget, re-asks, retries of unreadable
+replies, time limits and key redaction; a provider only sends a conversation and says what its errors mean.
 
 Stopping: a missing key, a bad judge name or bad options raise UserError before any call. A run that would
-pass `max_cost`, or whose endpoint refuses the request or the credentials (400/401/403/404), lets the calls
-in flight finish, caches their replies, and then raises UserError: nothing is returned half-judged, and a
-re-run resumes from the cache without paying twice.
+pass `max_cost`, whose endpoint refuses the request or the credentials (400/401/403/404), or whose judge is
+gone, never answers, or fails several calls in a row, lets the calls in flight finish, caches their replies,
+and then raises UserError: nothing is returned half-judged, and a re-run resumes from the cache without
+paying twice.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from evalhub.errors import UserError
 from evalhub.judge._protocol import TEMPLATE_HASH, CallOutcome, PairRequest
+from evalhub.judge._registry import Judge, make_judge
 from evalhub.records import GoldenItem, Generation
 
-__all__ = ["JudgeOptions", "JudgeOutcome", "judge_pairs", "check_judge", "CANARY_NON_ANSWER"]
+__all__ = ["JudgeOptions", "JudgeOutcome", "Judge", "judge_pairs", "check_judge", "CANARY_NON_ANSWER"]
 
 # The constant non-answer canaries pit against the ideal answer: any working judge prefers the ideal.
 CANARY_NON_ANSWER = "I'm sorry, I don't know."
@@ -38,9 +45,11 @@ CANARY_NON_ANSWER = "I'm sorry, I don't know."
 
 @dataclass(frozen=True)
 class JudgeOptions:
-    """How to judge. Defaults suit OpenAI's rate limits and a GPT-4-class judge."""
+    """How to judge. Defaults suit OpenAI's and Anthropic's rate limits and a GPT-4-class judge."""
 
-    base_url: str | None = None          # an OpenAI-compatible server (e.g. vLLM); None: OpenAI (or $OPENAI_BASE_URL)
+    # An OpenAI-compatible server (e.g. vLLM's) for openai:, an Anthropic-compatible one for anthropic:; None: the
+    # provider's own API (or $OPENAI_BASE_URL / $ANTHROPIC_BASE_URL).
+    base_url: str | None = None
     # Judge calls in flight at once. With GPT-4-class latencies (1-3 s a call) 32 is roughly 10-30 calls a
     # second, within OpenAI's per-minute request limits from tier 2 up; a lower tier's 429s are retried after
     # their Retry-After. A loopback judge answering in 100 ms does 400 calls in about 1.5-3 s (bench/).
@@ -51,11 +60,16 @@ class JudgeOptions:
     seed: int = 0                        # judge sampling seed, canary choice, bootstrap
     cache_path: str | None = None        # None: $EVALHUB_CACHE/judge/replies.jsonl or ~/.cache/evalhub/judge/...
     timeout: float = 60.0                # seconds per HTTP request
-    max_retries: int = 6                 # per call, on 429 / 5xx / timeouts / HTTP-200 error bodies (~25 s of backoff)
+    max_retries: int = 6                 # per call, on 429 / 5xx / 529 / timeouts / HTTP-200 error bodies (~25 s of backoff)
+    # The most seconds one call may spend after its first attempt (waits and further attempts): it bounds a
+    # judge that keeps asking to wait (Retry-After) or answers too slowly; past it the run stops.
+    max_retry_seconds: float = 120.0
+    retry_backoff: float = 0.5           # first wait between retries in seconds, doubling up to 8 s (Retry-After wins)
     prices: Mapping[str, Sequence[float]] | None = None  # model -> (input, output) USD per million tokens
     reasks: int = 1                      # re-asks of a reply that could not be read
     max_completion_tokens: int = 300     # the verdict and a short reason
-    structured_output: bool = True       # send response_format (json_schema); turned off if the endpoint refuses it
+    structured_output: bool = True       # openai: send response_format (json_schema); turned off if the endpoint refuses it
+    vllm_args: Mapping[str, Any] | None = None  # vllm: judge: extra vllm.LLM arguments (tensor_parallel_size, max_model_len, ...)
     bootstrap_resamples: int = 2000
     progress: bool = True                # a progress bar on stderr (when it is a terminal)
 
@@ -84,7 +98,7 @@ def judge_pairs(items: Sequence[GoldenItem], base: Mapping[str, Generation], tun
     from evalhub.stats.pairwise import ItemVerdicts, canary_accuracy, pairwise_stats
 
     _check_inputs(items, base, tuned, options)
-    backend = _make_backend(judge, options, [item.output for item in items])
+    backend = make_judge(judge, options, [item.output for item in items])
     judged = [i for i in items if _usable(base[i.id]) and _usable(tuned[i.id])]
     planned = _plan(judged, base, tuned, options)
     try:
@@ -116,7 +130,7 @@ def judge_pairs(items: Sequence[GoldenItem], base: Mapping[str, Generation], tun
         "canaries": options.canaries,
         "canary_parse_failures": sum(r["status"] == "parse_fail" for r in canary_rows),
         "use_reference": options.use_reference,
-        "structured_output": getattr(backend, "structured", False),
+        "structured_output": backend.structured,
         "template_hash": TEMPLATE_HASH,
     }
     summary = {key: stats[key] for key in ("n", "wins", "losses", "ties", "scored", "unscored", "win_rate",
@@ -126,7 +140,7 @@ def judge_pairs(items: Sequence[GoldenItem], base: Mapping[str, Generation], tun
         "position_consistency": stats["position_consistency"],
         "lc_win_rate": stats["lc_win_rate"],
         "canary_accuracy": canary_accuracy([r["verdict"] for r in canary_rows]) if options.canaries else None,
-        "judge_calls": backend.http_requests,
+        "judge_calls": backend.calls,
         "cost_usd": None if any(c is None for c in costs) else float(sum(costs)),
         "extra": extra,
     })
@@ -143,14 +157,26 @@ def _check_inputs(items, base, tuned, options: JudgeOptions) -> None:
         missing = [i for i in ids if i not in answers]
         if missing:
             raise UserError(f"no {role} answer for item(s) {missing[:5]}; generate answers for every golden item")
-    if options.concurrency < 1:
-        raise UserError("judge concurrency must be at least 1")
     if options.canaries < 0 or options.canaries > len(items):
         raise UserError(f"--canaries must be between 0 and the golden set's {len(items)} items")
+    _check_options(options)
+
+
+def _check_options(options: JudgeOptions) -> None:
+    if options.concurrency < 1:
+        raise UserError("judge concurrency must be at least 1")
     if options.max_cost is not None and options.max_cost <= 0:
         raise UserError("--max-cost must be a positive number of USD")
     if options.reasks < 0 or options.max_retries < 0:
         raise UserError("reasks and max_retries must be 0 or more")
+    if not options.timeout > 0:
+        raise UserError(f"--judge-timeout must be a positive number of seconds, not {options.timeout:g}")
+    if not options.max_retry_seconds >= 0:
+        raise UserError(f"--judge-max-retry-seconds must be 0 or more seconds, not {options.max_retry_seconds:g}")
+    if not options.retry_backoff >= 0:
+        raise UserError("retry_backoff must be 0 or more seconds")
+    if options.max_completion_tokens < 1:
+        raise UserError("max_completion_tokens must be at least 1")
 
 
 def _usable(generation: Generation) -> bool:
@@ -158,11 +184,11 @@ def _usable(generation: Generation) -> bool:
 
 
 def check_judge(judge: str, options: JudgeOptions = JudgeOptions()) -> None:
-    """Raise UserError now if `judge` cannot work: a bad name or options, no key, an unreachable server or a
-    refused key. `evalhub compare` calls it before generating anything, so a judge problem costs nothing."""
-    backend = _make_backend(judge, options, [])
-    if judge == "reference":
-        return  # runs offline: nothing to reach
+    """Raise UserError now if `judge` cannot work: a bad name or options, no key, an unreachable server, a
+    refused key or a server that does not answer. `evalhub compare` calls it before generating anything, so
+    a judge problem costs nothing. A vllm: judge is not loaded here: only its model folder is checked."""
+    _check_options(options)
+    backend = make_judge(judge, options, [])
 
     async def check() -> None:
         try:
@@ -171,41 +197,9 @@ def check_judge(judge: str, options: JudgeOptions = JudgeOptions()) -> None:
             await backend.aclose()
 
     try:
-        asyncio.run(check())
+        _run_to_completion(check())
     finally:
         backend.close()
-
-
-def _make_backend(judge: str, options: JudgeOptions, references: list[str]):
-    from evalhub.judge._cache import ReplyCache, default_cache_path
-    from evalhub.judge._cost import Budget, price_for
-    from evalhub.judge._openai import NO_KEY, OpenAIJudge
-    from evalhub.judge._reference import ReferenceJudge
-
-    if judge == "reference":
-        if not options.use_reference:
-            raise UserError("the reference judge grades by similarity to the ideal answer: keep the reference on, "
-                            "or use --judge openai:MODEL")
-        return ReferenceJudge(references)
-    if not judge.startswith("openai:") or not judge.removeprefix("openai:").strip():
-        raise UserError(f"unknown judge {judge!r}; use --judge openai:MODEL or --judge reference")
-    model = judge.removeprefix("openai:").strip()
-    base_url = options.base_url or os.environ.get("OPENAI_BASE_URL") or None
-    api_key = os.environ.get("OPENAI_API_KEY", "")
-    if not api_key:
-        if base_url is None:
-            raise UserError("the openai judge needs an API key: set OPENAI_API_KEY, or use --judge reference "
-                            "(offline), or --judge-base-url URL for an OpenAI-compatible server")
-        api_key = NO_KEY  # local OpenAI-compatible servers (vLLM) accept any key unless told otherwise
-    price = price_for(model, options.prices)
-    if options.max_cost is not None and price is None:
-        raise UserError(f"--max-cost needs a price for judge model {model!r}: pass prices "
-                        f"{{'{model}': [input, output]}} in USD per million tokens, or drop --max-cost")
-    cache = ReplyCache(Path(options.cache_path) if options.cache_path else default_cache_path())
-    return OpenAIJudge(judge=judge, model=model, api_key=api_key, base_url=base_url, timeout=options.timeout,
-                       max_retries=options.max_retries, max_completion_tokens=options.max_completion_tokens,
-                       seed=options.seed, reasks=options.reasks, structured=options.structured_output,
-                       cache=cache, budget=Budget(options.max_cost, price, options.max_completion_tokens))
 
 
 # ---------------------------------------------------------------- the calls
@@ -238,11 +232,12 @@ def _run_to_completion(coroutine):
         return worker.submit(asyncio.run, coroutine).result()
 
 
-async def _run(backend, planned: list[_PlannedCall], options: JudgeOptions) -> list[CallOutcome]:
-    """All calls, at most `concurrency` in flight; results in the planned order."""
+async def _run(backend: Judge, planned: list[_PlannedCall], options: JudgeOptions) -> list[CallOutcome]:
+    """All calls, at most `concurrency` in flight (all of them for a judge that batches); results in the
+    planned order."""
     from tqdm import tqdm
 
-    limit = asyncio.Semaphore(options.concurrency)
+    limit = asyncio.Semaphore(backend.in_flight(options.concurrency) or max(len(planned), 1))
     bar = tqdm(total=len(planned), desc="judge", unit="call", file=sys.stderr,
                disable=None if options.progress else True)
 

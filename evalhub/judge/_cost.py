@@ -1,14 +1,17 @@
 """What judge calls cost, and the `--max-cost` budget that stops a run before it is passed.
 
 Prices are USD per million tokens (input, output), matched by the longest known prefix of the model name, so
-dated snapshots such as gpt-4o-2024-08-06 find their family. They are list prices at the time of writing and
-only an estimate: pass `prices` to override or to price a model not listed.
+dated snapshots such as gpt-4o-2024-08-06 or claude-sonnet-4-5-20250929 find their family. They are list
+prices at the time of writing and only an estimate: pass `prices` to override or to price a model not listed.
+A judge run in-process (vllm:) costs nothing here: its price is zero.
 """
 
 from __future__ import annotations
 
 import math
 from typing import Mapping, Sequence
+
+from evalhub.errors import UserError
 
 PRICES_PER_MILLION: dict[str, tuple[float, float]] = {
     "gpt-4.1": (2.00, 8.00),
@@ -24,6 +27,14 @@ PRICES_PER_MILLION: dict[str, tuple[float, float]] = {
     "gpt-5-nano": (0.05, 0.40),
     "o3-mini": (1.10, 4.40),
     "o4-mini": (1.10, 4.40),
+    "claude-opus-4": (15.00, 75.00),
+    "claude-opus-4-1": (15.00, 75.00),
+    "claude-opus-4-5": (5.00, 25.00),
+    "claude-sonnet-4": (3.00, 15.00),
+    "claude-sonnet-4-5": (3.00, 15.00),
+    "claude-haiku-4-5": (1.00, 5.00),
+    "claude-3-7-sonnet": (3.00, 15.00),
+    "claude-3-5-haiku": (0.80, 4.00),
 }
 
 
@@ -35,6 +46,15 @@ def price_for(model: str, overrides: Mapping[str, Sequence[float]] | None = None
             input_price, output_price = table[max(matches, key=len)]
             return float(input_price), float(output_price)
     return None
+
+
+def priced(model: str, prices: Mapping[str, Sequence[float]] | None, max_cost: float | None) -> tuple[float, float] | None:
+    """The price of `model`, or UserError when --max-cost is asked for a model without one."""
+    price = price_for(model, prices)
+    if max_cost is not None and price is None:
+        raise UserError(f"--max-cost needs a price for judge model {model!r}: pass prices "
+                        f"{{'{model}': [input, output]}} in USD per million tokens, or drop --max-cost")
+    return price
 
 
 def call_cost(price: tuple[float, float] | None, prompt_tokens: int, completion_tokens: int) -> float | None:

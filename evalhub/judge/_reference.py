@@ -27,10 +27,12 @@ DISTRACTORS = 16   # other items' ideal answers per item: enough for a stable me
 
 
 class ReferenceJudge:
-    """The reference judge behind the same interface as OpenAIJudge: no calls, no cache, no cost."""
+    """The reference judge behind the same Judge interface as the LLM judges: no calls, no cache, no cost."""
 
+    judge = "reference"
+    structured = False
     stop_reason = None
-    http_requests = 0
+    calls = 0
     cache_hits = 0
 
     def __init__(self, references: Sequence[str]):
@@ -76,8 +78,11 @@ class ReferenceJudge:
         verdict = parse_verdict(reply)
         return CallOutcome(raw_reply=reply, status="ok", label=verdict.label, reason=verdict.reason)
 
-    async def check_reachable(self, requests) -> None:
-        pass
+    def in_flight(self, concurrency: int) -> int | None:
+        return None  # no I/O: concurrency would only add overhead
+
+    async def check_reachable(self, requests, force: bool = False) -> None:
+        pass  # runs offline: nothing to reach
 
     async def aclose(self) -> None:
         pass
