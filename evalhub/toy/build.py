@@ -8,6 +8,7 @@ cached under a folder keyed by a hash of the seed and this code, so it is paid o
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -47,23 +48,88 @@ def _content_key(seed: int) -> str:
 def build_toy_world(seed: int = 0, out: Path | None = None, quiet: bool = False) -> Path:
     """Build (or reuse) the toy world for `seed` and return its folder."""
     key = _content_key(seed)
-    dest = Path(out) if out else default_cache_dir() / f"seed{seed}-{key}"
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    from filelock import FileLock
-
+    dest = Path(out).expanduser() if out else default_cache_dir() / f"seed{seed}-{key}"
+    # A finished world is complete (it is renamed into place whole), so it is reused without a lock, and a
+    # folder that cannot take one is refused before anything, lock file included, is written beside it.
+    if _holds_world(dest, key):
+        return dest
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"cannot create {dest.parent} ({error.strerror}); choose another --out folder"
+                        + ("" if out else " or set EVALHUB_CACHE")) from None
     # Processes asking for the same world at once (parallel tests, a demo beside them) build it once.
-    with FileLock(str(dest) + ".lock"):
+    with _exclusive(dest.parent / f".{dest.name}.lock"):
         return _build_once(seed, key, dest, quiet)
 
 
-def _build_once(seed: int, key: str, dest: Path, quiet: bool) -> Path:
+def _holds_world(dest: Path, key: str) -> bool:
+    """True when `dest` holds this toy world; a UserError when it holds anything else."""
+    if dest.exists() and not dest.is_dir():
+        raise UserError(f"{dest} is a file; choose an empty or new --out folder")
     manifest = dest / "manifest.json"
     if manifest.exists():
-        if json.loads(manifest.read_text()).get("key") == key:
-            return dest
+        try:
+            if json.loads(manifest.read_text()).get("key") == key:
+                return True
+        except (OSError, ValueError, AttributeError):
+            pass
         raise UserError(f"{dest} holds a different toy world; choose an empty --out folder or delete it")
-    if dest.exists() and any(dest.iterdir()):
+    try:
+        empty = not dest.exists() or not any(dest.iterdir())
+    except OSError as error:
+        raise UserError(f"cannot read {dest} ({error.strerror}); choose another --out folder") from None
+    if not empty:
         raise UserError(f"{dest} is not empty and holds no toy world; choose an empty --out folder")
+    return False
+
+
+@contextlib.contextmanager
+def _exclusive(path: Path):
+    """Hold an exclusive lock on `path`, and remove the lock file when done, so no `.lock` is left behind.
+
+    filelock keeps its file after release (waiters must share one inode); here the holder unlinks it while
+    still holding the lock, and a waiter that then wins the lock on the unlinked inode sees that the path no
+    longer names its file and tries again on the new one. Without fcntl (Windows), filelock, file kept.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on Linux or macOS
+        from filelock import FileLock
+
+        with FileLock(str(path)):
+            yield
+        return
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:
+            raise UserError(f"cannot create the lock file {path} ({error.strerror}); choose another --out folder") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                current = os.stat(path)
+            except FileNotFoundError:
+                current = None
+            if current is not None and (current.st_dev, current.st_ino) == (os.fstat(fd).st_dev, os.fstat(fd).st_ino):
+                break
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)  # the previous holder removed this file: lock the one now at the path
+    try:
+        yield
+    finally:
+        try:
+            os.unlink(path)
+        finally:
+            os.close(fd)
+
+
+def _build_once(seed: int, key: str, dest: Path, quiet: bool) -> Path:
+    # Checked again under the lock: another process may have finished the same world meanwhile.
+    if _holds_world(dest, key):
+        return dest
     # Build beside the destination and rename at the end, so a killed build leaves nothing half-written.
     staging = Path(tempfile.mkdtemp(prefix=".toy-build-", dir=dest.parent))
     staging.chmod(0o755)
