@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+
+# How answers are sampled: a typed contract of the compare request, stored with every generation.
+from evalhub.contracts import DecodingSettings  # noqa: F401  (re-exported for the generation backends)
 
 
 @dataclass(frozen=True)
@@ -19,21 +22,6 @@ class GoldenItem:
     def prompt(self) -> str:
         """The user message: the instruction, then the input after a blank line when there is one."""
         return f"{self.instruction}\n\n{self.input}" if self.input else self.instruction
-
-
-@dataclass(frozen=True)
-class DecodingSettings:
-    """How answers are sampled; stored with every generation. Greedy by default for comparisons."""
-
-    temperature: float = 0.0
-    top_p: float = 1.0
-    max_new_tokens: int = 64
-    stop: tuple[str, ...] = ()
-    seed: int = 0
-    chat_template: bool = True
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass(frozen=True)

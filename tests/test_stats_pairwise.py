@@ -63,6 +63,7 @@ def test_bootstrap_interval_is_reproducible_and_agrees_with_wilson_on_many_items
     assert abs(lo - wilson[0]) < 0.015 and abs(hi - wilson[1]) < 0.015
     assert bootstrap_ci([1.0, 1.0, 1.0]) == [1.0, 1.0]
     assert bootstrap_ci([]) is None
+    assert bootstrap_ci([0.0]) is None  # one item: no spread to estimate, not a certain [0, 0]
 
 
 def test_sign_test_edges():

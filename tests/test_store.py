@@ -15,7 +15,8 @@ def _run(run_id: str) -> RunRecord:
     tuned = ModelRef(model_id="m-tuned", kind="adapter", path="/adapters/a", base_path="/models/base", adapter_hash="abc")
     return RunRecord(
         run_id=run_id, kind="compare", created_at="2026-01-01 00:00:00", base=base, tuned=tuned,
-        config={"seed": 0}, summary={"judge_stats": {"win_rate": 0.75}}, judge="reference", golden=["g.jsonl"],
+        config={"seed": 0}, summary={"run_id": "r1", "base": "b", "tuned": "t", "judge_stats": {
+            "n": 4, "wins": 3, "losses": 1, "ties": 0, "scored": 4, "unscored": 0, "win_rate": 0.75}}, judge="reference", golden=["g.jsonl"],
         generations=[("base", "g.jsonl", {"temperature": 0}, Generation("i1", "p", "a")),
                      ("tuned", "g.jsonl", {"temperature": 0}, Generation("i1", "p", "b"))],
         judgments=[{"golden_file": "g.jsonl", "item_id": "i1", "tuned_position": "A", "judge": "reference",
@@ -33,7 +34,7 @@ def test_fresh_store_is_migrated_and_run_written_whole(tmp_path):
         assert con.execute("SELECT count(*) FROM generations WHERE run_id='run-1'").fetchone()[0] == 2
         assert con.execute("SELECT verdict FROM judgments").fetchone()[0] == "win"
         assert con.execute("SELECT perplexity FROM perplexity").fetchone()[0] == 3.0
-    assert load_run("latest", db)["summary"]["judge_stats"]["win_rate"] == 0.75
+    assert load_run("latest", db)["summary"].judge_stats.win_rate == 0.75
 
 
 def test_failed_write_leaves_no_run(tmp_path):

@@ -8,6 +8,7 @@ from collections import defaultdict
 import pandas as pd
 
 from evalhub.app.labels import Labels
+from evalhub.contracts import RunSummary
 from evalhub.app.verdicts import ItemVerdict, item_verdicts
 from evalhub.stats.pairwise import ItemVerdicts, pairwise_stats
 from evalhub.store._leaderboard import LeaderboardData, StoredJudgment, StoredRun
@@ -17,11 +18,12 @@ JUDGE_COLUMNS = ("win_rate", "ci_lo", "ci_hi", "wins", "ties", "losses", "lc_win
 
 def _from_summary(run: StoredRun) -> dict:
     """A run over one golden set: its stored judge statistics are that golden set's numbers, as printed."""
-    stats = run.summary.get("judge_stats") or {}
-    ci = stats.get("win_rate_ci") or [None, None]
-    return {"win_rate": stats.get("win_rate"), "ci_lo": ci[0], "ci_hi": ci[1], "wins": stats.get("wins"),
-            "ties": stats.get("ties"), "losses": stats.get("losses"), "lc_win_rate": stats.get("lc_win_rate"),
-            "cost_usd": stats.get("cost_usd")}
+    stats = run.summary.judge_stats
+    if stats is None:
+        return dict.fromkeys(JUDGE_COLUMNS)
+    ci = stats.win_rate_ci or (None, None)
+    return {"win_rate": stats.win_rate, "ci_lo": ci[0], "ci_hi": ci[1], "wins": stats.wins, "ties": stats.ties,
+            "losses": stats.losses, "lc_win_rate": stats.lc_win_rate, "cost_usd": stats.cost_usd}
 
 
 def _from_judgments(data: LeaderboardData, verdicts: list[ItemVerdict], calls: list[StoredJudgment]) -> dict:
@@ -38,22 +40,22 @@ def _from_judgments(data: LeaderboardData, verdicts: list[ItemVerdict], calls: l
             "losses": stats["losses"], "lc_win_rate": stats["lc_win_rate"], "cost_usd": sum(costs) if costs else None}
 
 
-def _largest_forgetting(summary: dict) -> str:
+def _largest_forgetting(summary: RunSummary) -> str:
     """The largest significant accuracy drop, as the gate measures it; drops the paired test cannot tell
     from noise are not forgetting."""
-    tasks = summary.get("benchmarks")
+    tasks = summary.benchmarks
     if not tasks:
         return "not measured"
-    drops = {task: -t["delta"] for task, t in tasks.items() if t["forgetting"]}
+    drops = {task: -t.delta for task, t in tasks.items() if t.forgetting and t.delta is not None}
     if not drops:
         return "none"
     task = max(drops, key=drops.get)
     return f"{task} −{100 * drops[task]:.1f} pts"
 
 
-def _gate(summary: dict) -> str:
-    gate = summary.get("gate")
-    return "–" if gate is None else "passed" if gate["passed"] else "FAILED"
+def _gate(summary: RunSummary) -> str:
+    gate = summary.gate
+    return "–" if gate is None else "passed" if gate.passed else "FAILED"
 
 
 def leaderboard_rows(data: LeaderboardData, labels: Labels) -> pd.DataFrame:
@@ -72,7 +74,7 @@ def leaderboard_rows(data: LeaderboardData, labels: Labels) -> pd.DataFrame:
             "tuned_kind": run.tuned.kind, "tuned_id": run.tuned.model_id, "base": labels.models[run.base.model_id],
             "base_id": run.base.model_id, "judge": run.judge or "–",
             "largest_forgetting": _largest_forgetting(run.summary), "gate": _gate(run.summary),
-            **{f"ppl_delta_pct:{name}": p["delta_pct"] for name, p in (run.summary.get("perplexity") or {}).items()},
+            **{f"ppl_delta_pct:{name}": p.delta_pct for name, p in (run.summary.perplexity or {}).items()},
         }
         if not run.golden:
             rows.append({**common, "golden_set": "–", "golden_key": None, **dict.fromkeys(JUDGE_COLUMNS)})

@@ -33,17 +33,17 @@ def _flat(prefix: str, value) -> list[tuple[str, str]]:
 
 def _overview(detail: RunDetail) -> None:
     run, summary = detail.run, detail.run.summary
-    stats = summary.get("judge_stats")
+    stats = summary.judge_stats
     if stats:
-        lo, hi = stats["win_rate_ci"] or (None, None)
+        lo, hi = stats.win_rate_ci or (None, None)
         cells = st.columns(5)
-        cells[0].metric("Win rate", _percent(stats["win_rate"]), help="(wins + ties/2) / scored items")
-        cells[0].caption(f"95% CI {_percent(lo)} – {_percent(hi)}")
-        cells[1].metric("Length-controlled win rate", _percent(stats["lc_win_rate"]))
-        cells[2].metric("Wins / ties / losses", f"{stats['wins']} / {stats['ties']} / {stats['losses']}")
-        cells[3].metric("Sign test p", "–" if stats["p_value"] is None else f"{stats['p_value']:.3g}")
-        gate = summary.get("gate")
-        cells[4].metric("Gate", "–" if gate is None else "passed" if gate["passed"] else "FAILED")
+        cells[0].metric("Win rate", _percent(stats.win_rate), help="(wins + ties/2) / scored items")
+        cells[0].caption(f"95% CI {_percent(lo)} – {_percent(hi)} · {stats.scored} of {stats.n} items scored")
+        cells[1].metric("Length-controlled win rate", _percent(stats.lc_win_rate))
+        cells[2].metric("Wins / ties / losses", f"{stats.wins} / {stats.ties} / {stats.losses}")
+        cells[3].metric("Sign test p", "–" if stats.p_value is None else f"{stats.p_value:.3g}")
+        gate = summary.gate
+        cells[4].metric("Gate", "–" if gate is None else "passed" if gate.passed else "FAILED")
         if len(run.golden) > 1:
             st.caption("Over all the run's golden sets together; the leaderboard and the Judge tab split them.")
     facts = {"run": run.run_id, "kind": run.kind, "date": f"{run.created_at:%Y-%m-%d %H:%M:%S}",
@@ -51,9 +51,11 @@ def _overview(detail: RunDetail) -> None:
              "adapter sha256": run.tuned.adapter_hash or "–", "judge": run.judge or "–",
              "golden sets": ", ".join(run.golden) or "–"}
     st.dataframe(pd.DataFrame(list(facts.items()), columns=["", "value"]), hide_index=True)
-    if summary.get("gate"):
+    for warning in summary.warnings:
+        st.warning(warning)
+    if summary.gate:
         st.subheader("Gate checks")
-        st.dataframe(pd.DataFrame(summary["gate"]["checks"]), hide_index=True)
+        st.dataframe(pd.DataFrame([check.model_dump() for check in summary.gate.checks]), hide_index=True)
     settings, versions = st.columns([3, 1])
     settings.subheader("Settings")
     settings.dataframe(pd.DataFrame(_flat("", detail.config.get("request", {})), columns=["setting", "value"]),
@@ -66,18 +68,18 @@ def _overview(detail: RunDetail) -> None:
 
 
 def _judge(detail: RunDetail) -> None:
-    stats = detail.run.summary.get("judge_stats")
+    stats = detail.run.summary.judge_stats
     if not stats:
         st.caption("This run judged no golden set.")
         return
     cells = st.columns(5)
-    cells[0].metric("Position consistency", _percent(stats["position_consistency"]),
+    cells[0].metric("Position consistency", _percent(stats.position_consistency),
                     help="Share of items whose two orders got the same verdict; low means position bias")
-    cells[1].metric("Parse failures", stats["parse_failures"], help="Judge replies that could not be read")
-    cells[2].metric("Canary accuracy", _percent(stats["canary_accuracy"]),
+    cells[1].metric("Parse failures", stats.parse_failures, help="Judge replies that could not be read")
+    cells[2].metric("Canary accuracy", _percent(stats.canary_accuracy),
                     help="Ideal answer vs a non-answer: a working judge prefers the ideal every time")
-    cells[3].metric("Judge calls", stats["judge_calls"])
-    cells[4].metric("Cost", "–" if stats["cost_usd"] is None else f"${stats['cost_usd']:.4f}")
+    cells[3].metric("Judge calls", stats.judge_calls)
+    cells[4].metric("Cost", "–" if stats.cost_usd is None else f"${stats.cost_usd:.4f}")
     counts = Counter()
     for verdict in item_verdicts(detail.judgments):
         counts[(verdict.golden_file, verdict.outcome or "unscored")] += 1
@@ -118,12 +120,13 @@ def _forgetting(detail: RunDetail) -> None:
 
 
 def _perplexity(detail: RunDetail) -> None:
-    sets = detail.run.summary.get("perplexity")
+    sets = detail.run.summary.perplexity
     if not sets:
         st.caption("This run measured no perplexity (compare with --perplexity-data NAME=FILE).")
         return
     tokens = {row["dataset"]: row["tokens"] for row in detail.perplexity if row["role"] == "base"}
-    st.dataframe(pd.DataFrame([{"data set": name, **values, "tokens": tokens.get(name)} for name, values in sets.items()]),
+    st.dataframe(pd.DataFrame([{"data set": name, **values.model_dump(), "tokens": tokens.get(name)}
+                               for name, values in sets.items()]),
                  hide_index=True,
                  column_config={"base": st.column_config.NumberColumn("Perplexity, base", format="%.3f"),
                                 "tuned": st.column_config.NumberColumn("Perplexity, tuned", format="%.3f"),

@@ -15,7 +15,7 @@ th{background:#f4f4f4}.pass{color:#070}.fail{color:#b00;font-weight:bold}
 <h1>evalhub run <code>{{ s.run_id }}</code></h1>
 <p>base <code>{{ s.base }}</code> · tuned <code>{{ s.tuned }}</code>{% if s.judge %} · judge <code>{{ s.judge }}</code>{% endif %}</p>
 {% if s.judge_stats %}{% set j = s.judge_stats %}
-<h2>Win rate of tuned over base: {{ "%.3f"|format(j.win_rate) }} (95% CI {{ "%.3f"|format(j.win_rate_ci[0]) }}–{{ "%.3f"|format(j.win_rate_ci[1]) }})</h2>
+<h2>Win rate of tuned over base: {{ num(j.win_rate) }} (95% CI {{ num(j.win_rate_ci[0] if j.win_rate_ci else none) }}–{{ num(j.win_rate_ci[1] if j.win_rate_ci else none) }}), {{ j.scored }} of {{ j.n }} items scored</h2>
 <table><tr><th>wins</th><th>losses</th><th>ties</th><th>scored</th><th>unscored</th><th>p (sign test)</th><th>LC win rate</th><th>position consistency</th><th>parse failures</th><th>canary accuracy</th><th>judge calls</th><th>cost USD</th></tr>
 <tr><td>{{ j.wins }}</td><td>{{ j.losses }}</td><td>{{ j.ties }}</td><td>{{ j.scored }}</td><td>{{ j.unscored }}</td><td>{{ num(j.p_value, 4) }}</td><td>{{ num(j.lc_win_rate) }}</td><td>{{ num(j.position_consistency) }}</td><td>{{ j.parse_failures }}</td><td>{{ num(j.canary_accuracy) }}</td><td>{{ j.judge_calls }}</td><td>{{ num(j.cost_usd, 4) }}</td></tr></table>
 {% endif %}
@@ -23,9 +23,10 @@ th{background:#f4f4f4}.pass{color:#070}.fail{color:#b00;font-weight:bold}
 {% if s.perplexity %}<h2>Perplexity</h2><table><tr><th>data</th><th>base</th><th>tuned</th><th>change %</th><th>bpb base</th><th>bpb tuned</th></tr>
 {% for name, p in s.perplexity.items() %}<tr><td>{{ name }}</td><td>{{ num(p.base) }}</td><td>{{ num(p.tuned) }}</td><td>{{ num(p.delta_pct, 2) }}</td><td>{{ num(p.bpb_base, 4) }}</td><td>{{ num(p.bpb_tuned, 4) }}</td></tr>{% endfor %}</table>{% endif %}
 {% if s.benchmarks %}<h2>Forgetting benchmarks</h2><table><tr><th>task</th><th>base</th><th>tuned</th><th>delta</th><th>95% CI</th><th>p</th><th>forgetting</th></tr>
-{% for task, b in s.benchmarks.items() %}<tr><td>{{ task }}</td><td>{{ num(b.base) }}</td><td>{{ num(b.tuned) }}</td><td>{{ num(b.delta) }}</td><td>{{ num(b.ci[0]) }}–{{ num(b.ci[1]) }}</td><td>{{ num(b.p_value, 4) }}</td><td class="{{ 'fail' if b.forgetting else 'pass' }}">{{ 'yes' if b.forgetting else 'no' }}</td></tr>{% endfor %}</table>{% endif %}
+{% for task, b in s.benchmarks.items() %}<tr><td>{{ task }}</td><td>{{ num(b.base) }}</td><td>{{ num(b.tuned) }}</td><td>{{ num(b.delta) }}</td><td>{{ num(b.ci[0] if b.ci else none) }}–{{ num(b.ci[1] if b.ci else none) }}</td><td>{{ num(b.p_value, 4) }}</td><td class="{{ 'fail' if b.forgetting else 'pass' }}">{{ 'yes' if b.forgetting else 'no' }}</td></tr>{% endfor %}</table>{% endif %}
 {% if s.gate %}<h2>Gate: <span class="{{ 'pass' if s.gate.passed else 'fail' }}">{{ 'passed' if s.gate.passed else 'FAILED' }}</span></h2>
-<table><tr><th>check</th><th>threshold</th><th>value</th><th>result</th></tr>{% for c in s.gate.checks %}<tr><td>{{ c.name }}</td><td>{{ num(c.threshold) }}</td><td>{{ num(c.value) }}</td><td class="{{ 'pass' if c.passed else 'fail' }}">{{ 'pass' if c.passed else 'fail' }}</td></tr>{% endfor %}</table>{% endif %}
+<table><tr><th>check</th><th>threshold</th><th>value</th><th>result</th></tr>{% for c in s.gate.checks %}<tr><td>{{ c.name }}</td><td>{{ num(c.threshold) }}</td><td>{{ num(c.value) }}{% if c.detail %} ({{ c.detail }}){% endif %}</td><td class="{{ 'pass' if c.passed else 'fail' }}">{{ 'pass' if c.passed else 'fail' }}</td></tr>{% endfor %}</table>{% endif %}
+{% for warning in s.warnings %}<p class="fail">warning: {{ warning }}</p>{% endfor %}
 {% if losses %}<h2>Items the tuned model lost most clearly</h2>{% for item in losses %}
 <h3>{{ item.key }}</h3><p><b>Instruction</b></p><pre>{{ item.instruction }}</pre><p><b>Ideal answer</b></p><pre>{{ item.ideal }}</pre>
 <div class="side"><div><b>Base</b><pre>{{ item.base }}</pre></div><div><b>Tuned</b><pre>{{ item.tuned }}</pre></div></div>
@@ -39,7 +40,7 @@ def _num(value, digits: int = 3) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
-def render_html(summary: dict, config: dict, losses: list[dict], figures: dict[str, str]) -> str:
+def render_html(summary, config: dict, losses: list[dict], figures: dict[str, str]) -> str:
     """The run report as one HTML page with its figures embedded."""
     import jinja2
 

@@ -28,44 +28,48 @@ def _longest_backtick_run(text: str) -> int:
     return longest
 
 
-def gate_markdown(gate: dict, run_id: str) -> str:
-    """A short table of the gate's checks."""
-    verdict = "passed" if gate["passed"] else "FAILED"
+def gate_markdown(gate, run_id: str) -> str:
+    """A short table of the gate's checks (a GateResult)."""
+    verdict = "passed" if gate.passed else "FAILED"
     lines = [f"### evalhub gate {verdict} (run `{run_id}`)", "", "| check | threshold | value | result |",
              "|---|---|---|---|"]
-    for c in gate["checks"]:
-        lines.append(f"| {c['name']} | {_fmt(c['threshold'])} | {_fmt(c['value'])} | {'pass' if c['passed'] else '**fail**'} |")
+    for c in gate.checks:
+        value = _fmt(c.value) + (f" ({c.detail})" if c.detail else "")
+        lines.append(f"| {c.name} | {_fmt(c.threshold)} | {value} | {'pass' if c.passed else '**fail**'} |")
     return "\n".join(lines) + "\n"
 
 
-def render_markdown(summary: dict, config: dict, losses: list[dict]) -> str:
-    """The run report as Markdown."""
-    out = [f"# evalhub run {summary['run_id']}", "", f"- base: `{summary['base']}`", f"- tuned: `{summary['tuned']}`"]
-    if "judge" in summary:
-        out.append(f"- judge: `{summary['judge']}` on {', '.join(f'`{g}`' for g in summary.get('golden', []))}")
-    stats = summary.get("judge_stats")
+def render_markdown(summary, config: dict, losses: list[dict]) -> str:
+    """The run report (from a RunSummary) as Markdown."""
+    out = [f"# evalhub run {summary.run_id}", "", f"- base: `{summary.base}`", f"- tuned: `{summary.tuned}`"]
+    if summary.judge:
+        out.append(f"- judge: `{summary.judge}` on {', '.join(f'`{g}`' for g in summary.golden or [])}")
+    out += [f"- **warning**: {warning}" for warning in summary.warnings]
+    stats = summary.judge_stats
     if stats:
-        lo, hi = stats["win_rate_ci"]
+        lo, hi = stats.win_rate_ci or (None, None)
         out += ["", "## Win rate (tuned over base)", "",
-                f"**{_fmt(stats['win_rate'])}** (95% CI {_fmt(lo)}–{_fmt(hi)}), sign-test p = {_fmt(stats['p_value'], 4)}", "",
+                f"**{_fmt(stats.win_rate)}** (95% CI {_fmt(lo)}–{_fmt(hi)}), sign-test p = {_fmt(stats.p_value, 4)}, "
+                f"{stats.scored} of {stats.n} items scored", "",
                 "| wins | losses | ties | scored | unscored | LC win rate | position consistency | parse failures | canary accuracy | judge calls | cost (USD) |",
                 "|---|---|---|---|---|---|---|---|---|---|---|",
-                f"| {stats['wins']} | {stats['losses']} | {stats['ties']} | {stats['scored']} | {stats['unscored']} | "
-                f"{_fmt(stats['lc_win_rate'])} | {_fmt(stats['position_consistency'])} | {stats['parse_failures']} | "
-                f"{_fmt(stats['canary_accuracy'])} | {stats['judge_calls']} | {_fmt(stats['cost_usd'], 4)} |"]
-    if summary.get("perplexity"):
+                f"| {stats.wins} | {stats.losses} | {stats.ties} | {stats.scored} | {stats.unscored} | "
+                f"{_fmt(stats.lc_win_rate)} | {_fmt(stats.position_consistency)} | {stats.parse_failures} | "
+                f"{_fmt(stats.canary_accuracy)} | {stats.judge_calls} | {_fmt(stats.cost_usd, 4)} |"]
+    if summary.perplexity:
         out += ["", "## Perplexity", "", "| data | base | tuned | change % | bpb base | bpb tuned |", "|---|---|---|---|---|---|"]
-        for name, p in summary["perplexity"].items():
-            out.append(f"| {name} | {_fmt(p['base'])} | {_fmt(p['tuned'])} | {_fmt(p['delta_pct'], 2)} | "
-                       f"{_fmt(p['bpb_base'], 4)} | {_fmt(p['bpb_tuned'], 4)} |")
-    if summary.get("benchmarks"):
+        for name, p in summary.perplexity.items():
+            out.append(f"| {name} | {_fmt(p.base)} | {_fmt(p.tuned)} | {_fmt(p.delta_pct, 2)} | "
+                       f"{_fmt(p.bpb_base, 4)} | {_fmt(p.bpb_tuned, 4)} |")
+    if summary.benchmarks:
         out += ["", "## Forgetting benchmarks", "", "| task | base | tuned | delta | 95% CI | p | forgetting |",
                 "|---|---|---|---|---|---|---|"]
-        for task, b in summary["benchmarks"].items():
-            out.append(f"| {task} | {_fmt(b['base'])} | {_fmt(b['tuned'])} | {_fmt(b['delta'])} | "
-                       f"{_fmt(b['ci'][0])}–{_fmt(b['ci'][1])} | {_fmt(b['p_value'], 4)} | {_fmt(b['forgetting'])} |")
-    if summary.get("gate"):
-        out += ["", gate_markdown(summary["gate"], summary["run_id"])]
+        for task, b in summary.benchmarks.items():
+            lo, hi = b.ci or (None, None)
+            out.append(f"| {task} | {_fmt(b.base)} | {_fmt(b.tuned)} | {_fmt(b.delta)} | "
+                       f"{_fmt(lo)}–{_fmt(hi)} | {_fmt(b.p_value, 4)} | {_fmt(b.forgetting)} |")
+    if summary.gate:
+        out += ["", gate_markdown(summary.gate, summary.run_id)]
     if losses:
         out += ["", "## Items the tuned model lost most clearly", ""]
         for item in losses:

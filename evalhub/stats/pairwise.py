@@ -44,14 +44,15 @@ def bootstrap_ci(scores: Sequence[float], seed: int = 0, resamples: int = 2000,
                  confidence: float = 0.95) -> list[float] | None:
     """Percentile bootstrap over items of the mean item score (1 win, 0.5 tie, 0 loss).
 
-    Items, not judge calls, are resampled: the two orders of one item are not independent evidence.
+    Items, not judge calls, are resampled: the two orders of one item are not independent evidence. Fewer
+    than two items give no interval (None).
     """
     from scipy.stats import bootstrap
 
     data = np.asarray(scores, dtype=float)
-    if data.size == 0:
-        return None
-    if data.size == 1 or np.all(data == data[0]):
+    if data.size < 2:
+        return None  # one item says nothing about the spread: [x, x] would claim certainty
+    if np.all(data == data[0]):
         return [float(data[0]), float(data[0])]  # no spread to resample
     result = bootstrap((data,), np.mean, n_resamples=resamples, confidence_level=confidence,
                        method="percentile", rng=np.random.default_rng(seed))

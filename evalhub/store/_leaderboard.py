@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from evalhub.contracts import RunSummary
 from evalhub.errors import UserError
 from evalhub.store._connect import default_db_path, has_table, read_connection
 
@@ -26,7 +27,7 @@ class StoredModel:
 
 @dataclass(frozen=True)
 class StoredRun:
-    """One run as the leaderboard lists it; `summary` is the compare `--json` summary."""
+    """One run as the leaderboard lists it; `summary` is the typed run summary."""
 
     run_id: str
     kind: str
@@ -36,7 +37,7 @@ class StoredRun:
     input_hashes: dict[str, str]  # sha256 of each input file (golden sets among them) when the run started
     base: StoredModel
     tuned: StoredModel
-    summary: dict
+    summary: RunSummary
 
 
 @dataclass(frozen=True)
@@ -103,10 +104,11 @@ _JUDGMENT_COLUMNS = ("run_id, golden_file, item_id, tuned_position, judge, statu
 
 def _run(row: tuple) -> StoredRun:
     run_id, kind, created_at, judge, golden, inputs, summary, *models = row
+    base, tuned = StoredModel(*models[:4]), StoredModel(*models[4:])
     return StoredRun(run_id=run_id, kind=kind, created_at=created_at, judge=judge,
                      golden=json.loads(golden) if golden else [], input_hashes=json.loads(inputs) if inputs else {},
-                     summary=json.loads(summary),
-                     base=StoredModel(*models[:4]), tuned=StoredModel(*models[4:]))
+                     summary=RunSummary.from_stored(json.loads(summary), run_id, base.path, tuned.path),
+                     base=base, tuned=tuned)
 
 
 def _dicts(cursor) -> list[dict]:

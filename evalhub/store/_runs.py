@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from evalhub.contracts import RunSummary
 from evalhub.errors import UserError
 from evalhub.records import ModelRef, RunRecord
 from evalhub.store._connect import read_connection, write_connection
@@ -59,7 +60,7 @@ def save_run(run: RunRecord, db: Path | None = None) -> None:
 
 
 def list_runs(db: Path | None = None) -> list[dict]:
-    """All runs, newest first, as dicts with their summaries parsed."""
+    """All runs, newest first, as dicts with their summaries typed (RunSummary)."""
     with read_connection(db) as con:
         cursor = con.execute(
             "SELECT r.run_id, r.kind, r.created_at, b.path AS base, t.path AS tuned, r.judge, r.summary "
@@ -69,7 +70,7 @@ def list_runs(db: Path | None = None) -> list[dict]:
         columns = [d[0] for d in cursor.description]
         rows = [dict(zip(columns, row)) for row in cursor.fetchall()]
     for row in rows:
-        row["summary"] = json.loads(row["summary"])
+        row["summary"] = RunSummary.from_stored(json.loads(row["summary"]), row["run_id"], row["base"], row["tuned"])
     return rows
 
 

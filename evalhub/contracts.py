@@ -1,0 +1,307 @@
+"""The typed contracts between evalhub's stages: what a comparison asks for, and what a run found.
+
+`CompareRequest` (with its nested decoding, backend, judge and forgetting settings) is checked whole when it
+is built, before any model is loaded or any judge call is paid for: a bad value is a one-line UserError that
+names the flag. `RunSummary` (with its judge statistics, perplexity, benchmarks and gate) is what the CLI,
+the report, the store, the gate and the app all read. Every value a run can lack is declared Optional here,
+and each consumer shows it as "–" rather than failing on it.
+
+The summary's JSON form (`RunSummary.to_json()`) is the `--json` document and the store's `runs.summary`
+column; its keys are a public interface (see the README).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from evalhub.errors import UserError
+
+BACKEND_NAMES = ("auto", "vllm", "hf", "openai")
+
+# Bumped when a work folder's checkpoints change shape: a folder written by another format is refused with a
+# clear message instead of being misread half way through a resumed run.
+WORK_FORMAT = 2
+
+
+class _Settings(BaseModel):
+    """A settings block: unknown fields are an error (a typo must not be silently ignored), and it is frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Probability = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+Positive = Annotated[int, Field(ge=1)]
+
+
+class DecodingSettings(_Settings):
+    """How answers are sampled. Greedy by default, so a comparison measures the models, not the dice."""
+
+    temperature: float = Field(0.0, ge=0.0, le=100.0, allow_inf_nan=False, description="--temperature")
+    top_p: float = Field(1.0, gt=0.0, le=1.0, allow_inf_nan=False, description="--top-p")
+    max_new_tokens: int = Field(64, ge=1, description="--max-new-tokens")
+    stop: tuple[str, ...] = Field((), description="--stop")
+    seed: int = Field(0, ge=0, description="--seed")
+    chat_template: bool = Field(True, description="--no-chat-template")
+
+    @field_validator("stop")
+    @classmethod
+    def _no_empty_stop(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if any(not s for s in value):
+            raise ValueError("a stop string cannot be empty")
+        return value
+
+
+class BackendSettings(_Settings):
+    """How the generation backend loads and calls models; None means the backend's own default."""
+
+    base_urls: tuple[str, ...] = Field((), description="--base-url")
+    concurrency: Optional[Positive] = Field(None, description="--concurrency")
+    batch_size: Optional[Positive] = Field(None, description="--batch-size")
+    tensor_parallel_size: Optional[Positive] = Field(None, description="--tensor-parallel-size")
+    pipeline_parallel_size: Optional[Positive] = Field(None, description="--pipeline-parallel-size")
+    distributed_executor_backend: Optional[Literal["mp", "ray"]] = Field(None, description="--distributed-executor-backend")
+    gpu_memory_utilization: Optional[float] = Field(None, gt=0.0, le=1.0, allow_inf_nan=False,
+                                                    description="--gpu-memory-utilization")
+    max_model_len: Optional[Positive] = Field(None, description="--max-model-len")
+    dtype: Optional[str] = Field(None, description="--dtype")
+    load_in_4bit: bool = Field(False, description="--load-in-4bit")
+
+    @field_validator("base_urls")
+    @classmethod
+    def _urls(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for url in value:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"{url!r} is not an http(s) URL")
+        return value
+
+    def options(self):
+        """The generation layer's BackendOptions: only the fields given here override its defaults."""
+        from evalhub.generate import BackendOptions
+
+        return BackendOptions(**self.model_dump(exclude_none=True, exclude_defaults=True))
+
+
+class JudgeSettings(_Settings):
+    """How the judge is called; None means the judge's own default."""
+
+    base_url: Optional[str] = Field(None, description="--judge-base-url")
+    concurrency: Optional[Positive] = Field(None, description="--judge-concurrency")
+    max_cost: Optional[float] = Field(None, gt=0.0, allow_inf_nan=False, description="--max-cost")
+    use_reference: bool = Field(True, description="--no-reference")
+    canaries: int = Field(0, ge=0, description="--canaries")
+    timeout: Optional[float] = Field(None, gt=0.0, allow_inf_nan=False, description="--judge-timeout")
+    max_retry_seconds: Optional[float] = Field(None, gt=0.0, allow_inf_nan=False,
+                                               description="--judge-max-retry-seconds")
+
+    def options(self):
+        """The judge layer's JudgeOptions: only the fields given here override its defaults."""
+        from evalhub.judge import JudgeOptions
+
+        return JudgeOptions(**self.model_dump(exclude_none=True, exclude_defaults=True))
+
+
+class ForgettingSettings(_Settings):
+    """How lm-eval runs the forgetting benchmarks; None means the benchmark layer's own default."""
+
+    num_fewshot: Optional[int] = Field(None, ge=0, description="--num-fewshot")
+    limit: Optional[Positive] = Field(None, description="--limit")
+    batch_size: Optional[Positive] = Field(None, description="--batch-size")
+    dtype: Optional[str] = Field(None, description="--dtype")
+
+    def settings(self):
+        from evalhub.forgetting import ForgettingSettings as BenchmarkSettings
+
+        return BenchmarkSettings(**self.model_dump(exclude_none=True))
+
+
+class GateThresholds(_Settings):
+    """Deployment thresholds over a run; a threshold left None is not checked."""
+
+    min_win_rate: Optional[Probability] = Field(None, description="--min-win-rate")
+    min_win_rate_lower: Optional[Probability] = Field(None, description="--min-win-rate-lower")
+    max_forgetting: Optional[Probability] = Field(None, description="--max-forgetting")
+    max_ppl_increase: Optional[float] = Field(None, ge=0.0, allow_inf_nan=False, description="--max-ppl-increase")
+    max_parse_failure_rate: Optional[Probability] = Field(None, description="--max-parse-failure-rate")
+    min_position_consistency: Optional[Probability] = Field(None, description="--min-position-consistency")
+
+    def any(self) -> bool:
+        return any(value is not None for value in self.model_dump().values())
+
+
+class CompareRequest(_Settings):
+    """Everything a comparison depends on. Its JSON form is the run's stored config; secrets never enter it."""
+
+    base: str = Field(description="BASE")
+    tuned: str = Field(description="TUNED")
+    golden: tuple[str, ...] = Field((), description="--golden")
+    judge: Optional[str] = Field(None, description="--judge")
+    perplexity_data: dict[str, str] = Field(default_factory=dict, description="--perplexity-data")
+    perplexity_window: Optional[int] = Field(None, ge=2, description="--window")
+    perplexity_stride: Optional[Positive] = Field(None, description="--stride")
+    tasks: tuple[str, ...] = Field((), description="--tasks")
+    tasks_path: Optional[str] = Field(None, description="--tasks-path")
+    training_data: Optional[str] = Field(None, description="--train-data")
+    strict_contamination: bool = Field(False, description="--strict")
+    backend: Literal["auto", "vllm", "hf", "openai"] = Field("auto", description="--backend")
+    decoding: DecodingSettings = Field(default_factory=DecodingSettings)
+    backend_options: BackendSettings = Field(default_factory=BackendSettings)
+    judge_options: JudgeSettings = Field(default_factory=JudgeSettings)
+    forgetting: ForgettingSettings = Field(default_factory=ForgettingSettings)
+    thresholds: Optional[GateThresholds] = Field(None, description="--gate")
+    kind: Literal["compare", "demo"] = "compare"
+
+    @field_validator("golden")
+    @classmethod
+    def _golden_once(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        seen = set()
+        for path in value:
+            if path in seen:
+                raise ValueError(f"{path} is given twice; pass each golden set once")
+            seen.add(path)
+        return value
+
+    @model_validator(mode="after")
+    def _stride_within_window(self) -> "CompareRequest":
+        if self.perplexity_window and self.perplexity_stride and self.perplexity_stride > self.perplexity_window:
+            raise ValueError(f"--stride {self.perplexity_stride} must not exceed --window {self.perplexity_window}")
+        return self
+
+
+# ---------------------------------------------------------------- the run summary
+
+class _Part(BaseModel):
+    """A part of a stored summary: keys a newer evalhub adds are kept (and shown by `show --json`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+Interval = tuple[float, float]
+
+
+class JudgeStats(_Part):
+    """The judge stage: counts, the win rate with its uncertainty, and the judge's telemetry. The rates are
+    None when nothing could be scored (every reply unreadable, every generation failed)."""
+
+    n: int
+    wins: int
+    losses: int
+    ties: int
+    scored: int
+    unscored: int
+    win_rate: Optional[float] = None
+    win_rate_ci: Optional[Interval] = None
+    p_value: Optional[float] = None
+    parse_failures: int = 0
+    position_consistency: Optional[float] = None
+    lc_win_rate: Optional[float] = None
+    canary_accuracy: Optional[float] = None
+    judge_calls: int = 0
+    cost_usd: Optional[float] = None
+
+
+class PerplexityDelta(_Part):
+    base: float
+    tuned: float
+    delta_pct: Optional[float] = None
+    bpb_base: Optional[float] = None
+    bpb_tuned: Optional[float] = None
+
+
+class BenchmarkDelta(_Part):
+    """One lm-eval task, base against tuned on the same items; accuracies are None for a task without items."""
+
+    base: Optional[float] = None
+    tuned: Optional[float] = None
+    delta: Optional[float] = None
+    ci: Optional[Interval] = None
+    p_value: Optional[float] = None
+    forgetting: bool = False
+
+
+class GateCheck(_Part):
+    name: str
+    threshold: float
+    value: Optional[float] = None  # None: the run could not measure it (and the check fails)
+    passed: bool
+    detail: Optional[str] = None   # why a check failed without a value, e.g. "0 of 100 items scored"
+
+
+class GateResult(_Part):
+    passed: bool
+    checks: list[GateCheck]
+
+
+class RunSummary(_Part):
+    """What one run found: the `--json` document, the stored summary, and what every view reads."""
+
+    run_id: str
+    base: str
+    tuned: str
+    judge: Optional[str] = None
+    golden: Optional[list[str]] = None
+    judge_stats: Optional[JudgeStats] = None
+    perplexity: Optional[dict[str, PerplexityDelta]] = None
+    benchmarks: Optional[dict[str, BenchmarkDelta]] = None
+    gate: Optional[GateResult] = None
+    warnings: list[str] = Field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON document: stages the run did not have are left out (not null), as they always were."""
+        data = self.model_dump(mode="json")
+        for key in ("judge", "golden", "judge_stats", "perplexity", "benchmarks", "gate"):
+            if data.get(key) is None:
+                data.pop(key, None)
+        if not data["warnings"]:
+            data.pop("warnings")
+        return data
+
+    @classmethod
+    def from_stored(cls, data: dict, run_id: str, base: str, tuned: str) -> "RunSummary":
+        """A stored summary, typed. Runs stored by `evalhub bench --store` keep only their benchmarks: the
+        run's own columns fill in its id and models."""
+        where = f"run {run_id} of the store"
+        try:
+            return cls.model_validate({"run_id": run_id, "base": base, "tuned": tuned, **data})
+        except ValidationError as error:
+            raise UserError(f"a run summary in {where} is not readable by this evalhub ({_first_problem(error)}); "
+                            "upgrade evalhub or re-run the comparison") from None
+
+
+# ---------------------------------------------------------------- validation errors as one line
+
+def _first_problem(error: ValidationError) -> str:
+    problem = error.errors()[0]
+    where = ".".join(str(part) for part in problem["loc"]) or "value"
+    return f"{where}: {problem['msg']}"
+
+
+def flag_name(model: type[BaseModel], location: tuple) -> str:
+    """The command-line flag behind a field (its description), following nested settings blocks."""
+    current: Any = model
+    name = ".".join(str(p) for p in location)
+    for part in location:
+        fields = getattr(current, "model_fields", None)
+        if not fields or part not in fields:
+            break
+        info = fields[part]
+        name = info.description or str(part)
+        annotation = info.annotation
+        nested = [a for a in getattr(annotation, "__args__", (annotation,)) if isinstance(a, type)
+                  and issubclass(a, BaseModel)]
+        current = nested[0] if nested else None
+    return name
+
+
+def build(model: type[BaseModel], **values):
+    """Construct a settings model, or raise one UserError naming the flag and what is wrong with its value."""
+    try:
+        return model(**values)
+    except ValidationError as error:
+        problem = error.errors()[0]
+        flag = flag_name(model, tuple(problem["loc"]))
+        message = problem["msg"].removeprefix("Value error, ")
+        given = problem.get("input")
+        shown = "" if isinstance(given, (dict, BaseModel)) or given is None else f" (got {given!r})"
+        raise UserError(f"{flag}: {message}{shown}") from None
