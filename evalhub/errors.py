@@ -3,3 +3,7 @@
 
 class UserError(Exception):
     """Bad input or usage: the message says what to do instead."""
+
+
+class Interrupted(Exception):
+    """The user stopped a run (Ctrl+C); the message says what was kept and how to resume."""
