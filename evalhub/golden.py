@@ -24,11 +24,12 @@ def load_golden(path: Path | str) -> list[GoldenItem]:
     for where, number, row in read_json_objects(path, "golden set file", EXAMPLE):
         for key in REQUIRED:
             value = row.get(key)
-            if not isinstance(value, (str, int)) or isinstance(value, bool) or not str(value).strip():
+            if value is None or (isinstance(value, str) and not value.strip()):
                 raise UserError(f"{where}: missing or empty field {key!r}; every item needs id, instruction and output")
-        for key in ("instruction", "output"):
-            if not isinstance(row[key], str):
-                raise UserError(f"{where}: field {key!r} must be a string; quote it")
+            wanted = (str, int) if key == "id" else str
+            if not isinstance(value, wanted) or isinstance(value, bool):
+                raise UserError(f"{where}: field {key!r} must be a string, not {type(value).__name__}; "
+                                "write it as one JSON string")
         unknown = set(row) - KNOWN
         if unknown:
             raise UserError(f"{where}: unknown field(s) {sorted(unknown)}; allowed: {sorted(KNOWN)}")

@@ -16,6 +16,8 @@ def read_json_objects(path: Path | str, what: str, example: str) -> Iterator[tup
     from evalhub.errors import UserError
 
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder; pass the {what} itself, a JSONL file with one object like {example} per line")
     if not path.is_file():
         raise UserError(f"{path}: no such {what}; pass a JSONL file with one object like {example} per line")
     raw = path.read_bytes()

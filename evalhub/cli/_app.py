@@ -8,4 +8,6 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Help texts are plain text: with Rich markup on, "[gate]" in "a [gate] table" vanished as an unknown tag.
+    rich_markup_mode=None,
 )

@@ -14,11 +14,13 @@ from evalhub.errors import UserError
 
 
 def _pairs(values: List[str], flag: str) -> dict[str, str]:
-    pairs = {}
+    pairs: dict[str, str] = {}
     for value in values:
         name, sep, path = value.partition("=")
         if not sep or not name or not path:
             raise UserError(f"{flag} takes NAME=FILE, got {value!r}")
+        if name in pairs:
+            raise UserError(f"{flag}: the name {name!r} is given twice ({pairs[name]} and {path}); give each file its own name")
         pairs[name] = path
     return pairs
 
@@ -27,14 +29,22 @@ def _given(**values) -> dict:
     return {k: v for k, v in values.items() if v is not None and v != [] and v != ()}
 
 
+def _one_judge(judges: List[str]) -> Optional[str]:
+    if len(judges) > 1:
+        raise UserError(f"--judge is given {len(judges)} times ({', '.join(judges)}); pass one judge per run")
+    return judges[0] if judges else None
+
+
 @app.command()
 def compare(
     base: Optional[str] = typer.Argument(None, help="Base model folder (or served model name with --backend openai)."),
     tuned: Optional[str] = typer.Argument(None, help="LoRA adapter folder or full model folder (or served name)."),
     golden: List[Path] = typer.Option([], "--golden", help="Golden set JSONL; repeatable. Runs generations and the judge."),
-    judge: Optional[str] = typer.Option(None, help="openai:MODEL or reference (default: openai:gpt-4.1 when OPENAI_API_KEY is set)."),
+    judge: List[str] = typer.Option([], "--judge", help="openai:MODEL, anthropic:MODEL, vllm:PATH or reference (default: openai:gpt-4.1 when OPENAI_API_KEY is set)."),
     judge_base_url: Optional[str] = typer.Option(None, help="OpenAI-compatible server for the judge."),
     judge_concurrency: Optional[int] = typer.Option(None, help="Judge calls in flight at once."),
+    judge_timeout: Optional[float] = typer.Option(None, help="Seconds to wait for one judge reply (default 60)."),
+    judge_max_retry_seconds: Optional[float] = typer.Option(None, help="Seconds of retries per judge call before the run stops."),
     max_cost: Optional[float] = typer.Option(None, help="Stop the judge cleanly before this many USD are spent."),
     no_reference: bool = typer.Option(False, "--no-reference", help="Do not show the judge the ideal answer."),
     canaries: Optional[int] = typer.Option(None, help="Extra ideal-vs-non-answer pairs that check the judge works."),
@@ -78,9 +88,11 @@ def compare(
     db: Optional[Path] = shared.DB,
     report_dir: Path = typer.Option(Path("reports"), help="Where the Markdown and HTML reports go."),
     resume: Optional[str] = typer.Option(None, help="Resume the unfinished run RUN (re-running the same command also resumes)."),
+    verbose: bool = shared.VERBOSE,
 ) -> None:
     """Compare TUNED with BASE: judge win rate, perplexity, forgetting; store, report and optionally gate."""
-    from evalhub.compare import CompareRequest, run_compare
+    from evalhub.compare import run_compare
+    from evalhub.contracts import CompareRequest, build
 
     if not resume and (base is None or tuned is None):
         raise UserError("compare needs BASE and TUNED (or --resume RUN)")
@@ -92,32 +104,36 @@ def compare(
         thresholds = shared.thresholds(config, **flags)
         if not thresholds.any():
             raise UserError("--gate needs thresholds: pass e.g. --min-win-rate 0.5 or add a [gate] table to evalhub.toml")
-    from dataclasses import asdict
-
-    request = CompareRequest(
-        base=base or "", tuned=tuned or "", golden=[str(g) for g in golden], judge=judge,
+    request = build(
+        CompareRequest,
+        base=base or "", tuned=tuned or "", golden=tuple(str(g) for g in golden), judge=_one_judge(judge),
         perplexity_data=_pairs(perplexity_data, "--perplexity-data"), perplexity_window=window, perplexity_stride=stride,
-        tasks=[t.strip() for t in tasks.split(",") if t.strip()] if tasks else [],
+        tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()) if tasks else (),
         tasks_path=str(tasks_path) if tasks_path else None,
         training_data=str(train_data) if train_data else None, strict_contamination=strict, backend=backend,
         decoding=_given(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed,
                         stop=tuple(stop) or None, chat_template=False if no_chat_template else None),
-        backend_options=_given(base_urls=list(base_url) or None, concurrency=concurrency, batch_size=batch_size,
+        backend_options=_given(base_urls=tuple(base_url) or None, concurrency=concurrency, batch_size=batch_size,
                                tensor_parallel_size=tensor_parallel_size, pipeline_parallel_size=pipeline_parallel_size,
                                distributed_executor_backend=distributed_executor_backend,
                                gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
                                dtype=dtype, load_in_4bit=load_in_4bit or None),
         judge_options=_given(base_url=judge_base_url, concurrency=judge_concurrency, max_cost=max_cost,
-                             use_reference=False if no_reference else None, canaries=canaries),
+                             use_reference=False if no_reference else None, canaries=canaries,
+                             timeout=judge_timeout, max_retry_seconds=judge_max_retry_seconds),
         forgetting=_given(num_fewshot=num_fewshot, limit=limit, batch_size=batch_size, dtype=dtype),
-        thresholds=asdict(thresholds) if thresholds else None,
+        thresholds=thresholds,
     )
     db_path = shared.resolve_db(db)
-    result = run_compare(request, db=db_path, report_dir=report_dir, resume=resume)
+    shared.check_output_file(json_path, "--json")
+    shared.check_output_file(junit, "--junit")
+    shared.check_output_file(summary_md, "--summary")
+    shared.check_output_dir(report_dir, "--report-dir")
+    result = run_compare(request, db=db_path, report_dir=report_dir, resume=resume, verbose=verbose)
     shared.print_summary(result.summary)
-    shared.write_json(json_path, result.summary)
+    shared.write_json(json_path, result.summary.to_json())
     print(f"stored run {result.run_id} in {db_path}; report: {result.report_html}", file=sys.stderr)
-    if "gate" in result.summary:
-        shared.emit_gate(result.summary["gate"], result.run_id, junit, summary_md)
-        if not result.summary["gate"]["passed"]:
+    if result.summary.gate is not None:
+        shared.emit_gate(result.summary.gate, result.run_id, junit, summary_md)
+        if not result.summary.gate.passed:
             raise typer.Exit(1)

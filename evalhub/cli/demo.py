@@ -24,9 +24,11 @@ def demo(
     from evalhub.demo import run_demo
 
     db_path = shared.resolve_db(db)
+    shared.check_output_file(json_path, "--json")
+    shared.check_output_dir(report_dir, "--report-dir")
     result = run_demo(seed=seed, db=db_path, report_dir=report_dir, backend=backend)
     shared.print_summary(result.summary)
-    shared.write_json(json_path, result.summary)
+    shared.write_json(json_path, result.summary.to_json())
     print(f"\nThe run {result.run_id} is stored in {db_path}.\nReport: {result.report_html}\n"
           f"Browse it: evalhub app --db {db_path}   Gate it: evalhub gate {result.run_id} --min-win-rate 0.5 --db {db_path}")
 

@@ -34,10 +34,13 @@ def gate(
                                    max_forgetting=max_forgetting, max_ppl_increase=max_ppl_increase,
                                    max_parse_failure_rate=max_parse_failure_rate,
                                    min_position_consistency=min_position_consistency)
+    shared.check_output_file(json_path, "--json")
+    shared.check_output_file(junit, "--junit")
+    shared.check_output_file(summary_md, "--summary")
     stored = load_run(run, shared.resolve_db(db))
     result = evaluate_gate(stored["summary"], thresholds)
     shared.emit_gate(result, stored["run_id"], junit, summary_md)
-    shared.write_json(json_path, {"run_id": stored["run_id"], **result})
-    print(f"gate {'passed' if result['passed'] else 'FAILED'} for run {stored['run_id']}")
-    if not result["passed"]:
+    shared.write_json(json_path, {"run_id": stored["run_id"], **result.model_dump(mode="json")})
+    print(f"gate {'passed' if result.passed else 'FAILED'} for run {stored['run_id']}")
+    if not result.passed:
         raise typer.Exit(1)

@@ -16,6 +16,7 @@ from evalhub.cli._app import app
 def runs(db: Optional[Path] = shared.DB, as_json: bool = typer.Option(False, "--json", help="Print JSON lines.")) -> None:
     """List stored runs, newest first."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from evalhub.store import list_runs
@@ -23,17 +24,16 @@ def runs(db: Optional[Path] = shared.DB, as_json: bool = typer.Option(False, "--
     rows = list_runs(shared.resolve_db(db))
     if as_json:
         for row in rows:
-            print(json.dumps({**row, "created_at": str(row["created_at"])}))
+            print(json.dumps({**row, "created_at": str(row["created_at"]), "summary": row["summary"].to_json()}))
         return
     table = Table()
     for column in ("run", "created", "tuned", "judge", "win rate", "gate"):
         table.add_column(column)
     for row in rows:
-        stats = row["summary"].get("judge_stats") or {}
-        gate = row["summary"].get("gate")
-        table.add_row(row["run_id"], str(row["created_at"]), row["tuned"], row["judge"] or "–",
-                      f"{stats['win_rate']:.3f}" if stats else "–",
-                      "–" if gate is None else ("passed" if gate["passed"] else "FAILED"))
+        stats, gate = row["summary"].judge_stats, row["summary"].gate
+        table.add_row(escape(row["run_id"]), str(row["created_at"]), escape(row["tuned"]), escape(row["judge"] or shared.MISSING),
+                      shared.fmt(stats.win_rate if stats else None),
+                      shared.MISSING if gate is None else ("passed" if gate.passed else "FAILED"))
     Console(width=160).print(table)
 
 
@@ -46,7 +46,7 @@ def show(run: str = typer.Argument("latest", help="Run id, a unique prefix, or '
 
     stored = load_run(run, shared.resolve_db(db))
     if as_json:
-        print(json.dumps(stored["summary"], indent=2))
+        print(json.dumps(stored["summary"].to_json(), indent=2))
     else:
         shared.print_summary(stored["summary"])
 
@@ -59,6 +59,7 @@ def export(run: str = typer.Argument(..., help="Run id, or 'all'."),
     from evalhub.store import export_parquet, load_run
 
     db_path = shared.resolve_db(db)
+    shared.check_output_dir(parquet, "--parquet", must_be_empty=True)
     run_id = run if run == "all" else load_run(run, db_path)["run_id"]
     for path in export_parquet(run_id, parquet, db_path):
         print(path)

@@ -46,12 +46,30 @@ def has_table(con, name: str) -> bool:
     return con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]).fetchall()[0][0] > 0
 
 
+def _has_foreign_tables(con) -> bool:
+    return con.execute("SELECT count(*) FROM information_schema.tables").fetchall()[0][0] > 0
+
+
+def _check_readable(con, db: Path) -> None:
+    """A reader never migrates; it refuses a file that is not an evalhub store, or one a newer evalhub wrote."""
+    if not has_table(con, "schema_version") or not has_table(con, "runs"):
+        raise UserError(f"{db} is not an evalhub store (no evalhub tables); point --db at the file "
+                        "`evalhub compare` writes, or at a new path")
+    version = con.execute("SELECT max(version) FROM schema_version").fetchall()[0][0] or 0
+    if version > len(MIGRATIONS):
+        raise UserError(f"the store {db} was written by a newer evalhub (schema {version}, this one reads up to "
+                        f"{len(MIGRATIONS)}); upgrade evalhub")
+
+
 def _migrate(con) -> None:
     current = 0
     if has_table(con, "schema_version"):
         current = con.execute("SELECT max(version) FROM schema_version").fetchone()[0] or 0
     if current > len(MIGRATIONS):
-        raise UserError(f"the store was written by a newer evalhub (schema {current}); upgrade evalhub")
+        raise UserError(f"the store was written by a newer evalhub (schema {current}, this one knows up to "
+                        f"{len(MIGRATIONS)}); upgrade evalhub")
+    if current == 0 and _has_foreign_tables(con):
+        raise UserError("the file holds tables that are not evalhub's; point --db at an evalhub store or a new path")
     for version, sql in enumerate(MIGRATIONS[current:], start=current + 1):
         con.execute("BEGIN TRANSACTION")
         con.execute(sql)
@@ -63,6 +81,8 @@ def _migrate(con) -> None:
 def write_connection(db: Path | None = None, wait: float = LOCK_WAIT_SECONDS) -> Iterator:
     """A migrated read-write connection inside one transaction: committed on success, rolled back on error."""
     db = Path(db) if db else default_db_path()
+    if db.is_dir():
+        raise UserError(f"--db {db}: is a folder; pass a store file such as {db / 'evalhub.duckdb'}")
     db.parent.mkdir(parents=True, exist_ok=True)
     con = _connect(db, read_only=False, wait=wait)
     try:
@@ -84,8 +104,11 @@ def read_connection(db: Path | None = None, wait: float = LOCK_WAIT_SECONDS) -> 
     db = Path(db) if db else default_db_path()
     if not db.exists():
         raise UserError(f"no store at {db}; run `evalhub demo` or `evalhub compare` first, or point --db at one")
+    if db.is_dir():
+        raise UserError(f"--db {db}: is a folder; pass a store file such as {db / 'evalhub.duckdb'}")
     con = _connect(db, read_only=True, wait=wait)
     try:
+        _check_readable(con, db)
         yield con
     finally:
         con.close()
