@@ -13,7 +13,12 @@ code under test runs through the real client, its retries and its timeouts. What
 
 `reply(body)` gets the request's JSON body and returns either the assistant's text (wrapped in a well-formed
 chat completion) or a `Response` (any status, body, headers or delay: the way to inject faults per request).
-Responses passed to `queue()` are served first, one per request, whatever the request says.
+Responses passed to `queue()` are served first, one per request, whatever the request says. `never_answers()`
+holds a request until the server closes; `FakeOpenAI(hang=True)` does that to every request, model list
+included: a judge that never answers.
+
+tests/fake_anthropic.py is the same server speaking Anthropic's Messages API: a subclass that changes the
+routes and the body shapes (the class attributes and `_wrap`/`_error` below).
 """
 
 from __future__ import annotations
@@ -92,6 +97,11 @@ def slow(seconds: float, then: Response | None = None) -> Response:
     return Response(status=then.status, body=then.body, headers=then.headers, delay=seconds)
 
 
+def never_answers() -> Response:
+    """A request held until the server closes: past every client timeout."""
+    return slow(3600.0)
+
+
 def error_body_200(message: str = "The model is overloaded") -> Response:
     """HTTP 200 whose body is an error, as some proxies and servers send."""
     return Response(status=200, body={"error": {"message": message, "type": "server_error"}})
@@ -105,9 +115,15 @@ def malformed_body() -> Response:
 class FakeOpenAI:
     """The server. Use as a context manager, or call start() and close()."""
 
-    def __init__(self, reply: Reply | None = None, delay: float = 0.0):
+    chat_path = "/chat/completions"   # the route that answers with `reply`
+    url_suffix = "/v1"                # what base_url adds to the server's root
+    thread_name = "fake-openai"
+
+    def __init__(self, reply: Reply | None = None, delay: float = 0.0, hang: bool = False):
         self._reply = reply or (lambda body: '{"verdict": "tie", "reason": "default fake reply"}')
         self._delay = delay
+        self._hang = hang
+        self._closed = threading.Event()  # ends held requests when the server closes
         self._queued: deque[Response] = deque()
         self._lock = threading.Lock()
         self.requests: list[Received] = []
@@ -123,12 +139,22 @@ class FakeOpenAI:
     @property
     def chat_requests(self) -> list[Received]:
         with self._lock:
-            return [r for r in self.requests if r.path.endswith("/chat/completions")]
+            return [r for r in self.requests if r.path.endswith(self.chat_path)]
 
     @property
     def base_url(self) -> str:
         assert self._server is not None, "start the server first"
-        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+        return f"http://127.0.0.1:{self._server.server_address[1]}{self.url_suffix}"
+
+    # --- the protocol's shapes (overridden by tests/fake_anthropic.py) -------------------------------------
+    def _wrap(self, text: str, body: dict) -> Response:
+        return completion(text, body)
+
+    def _error(self, status: int, message: str) -> Response:
+        return http_error(status, message)
+
+    def _models(self) -> Response:
+        return Response(body={"object": "list", "data": [{"id": "fake-judge", "object": "model"}]})
 
     # --- lifecycle ---------------------------------------------------------------------------------------
     def start(self) -> "FakeOpenAI":
@@ -143,10 +169,12 @@ class FakeOpenAI:
 
             def do_GET(self) -> None:
                 fake._record(self, None)
-                if self.path.rstrip("/").endswith("/models"):
-                    self._send(Response(body={"object": "list", "data": [{"id": "fake-judge", "object": "model"}]}))
+                if fake._hang:
+                    self._send(never_answers())
+                elif self.path.split("?")[0].rstrip("/").endswith("/models"):
+                    self._send(fake._models())
                 else:
-                    self._send(http_error(404, f"no route {self.path}"))
+                    self._send(fake._error(404, f"no route {self.path}"))
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -154,17 +182,19 @@ class FakeOpenAI:
                 try:
                     body = json.loads(raw or b"{}")
                 except json.JSONDecodeError:
-                    self._send(http_error(400, "request body is not JSON"))
+                    self._send(fake._error(400, "request body is not JSON"))
                     return
                 fake._record(self, body)
-                if not self.path.rstrip("/").endswith("/chat/completions"):
-                    self._send(http_error(404, f"no route {self.path}"))
-                    return
-                self._send(fake._answer(body))
+                if fake._hang:
+                    self._send(never_answers())
+                elif not self.path.rstrip("/").endswith(fake.chat_path):
+                    self._send(fake._error(404, f"no route {self.path}"))
+                else:
+                    self._send(fake._answer(body))
 
             def _send(self, response: Response) -> None:
-                if response.delay:
-                    time.sleep(response.delay)
+                if response.delay and fake._closed.wait(response.delay):
+                    return  # the server closed while the request was held: leave it unanswered
                 payload = response.body if isinstance(response.body, str) else json.dumps(response.body)
                 data = payload.encode("utf-8")
                 try:
@@ -179,11 +209,12 @@ class FakeOpenAI:
                     pass  # the client gave up (a timeout test): nothing to answer
 
         self._server = _Server(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-openai", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, name=self.thread_name, daemon=True)
         self._thread.start()
         return self
 
     def close(self) -> None:
+        self._closed.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -207,7 +238,7 @@ class FakeOpenAI:
         if queued is not None:
             return queued
         answer = self._reply(body)
-        response = completion(answer, body) if isinstance(answer, str) else answer
+        response = self._wrap(answer, body) if isinstance(answer, str) else answer
         if self._delay and not response.delay:
             response = Response(response.status, response.body, response.headers, self._delay)
         return response
