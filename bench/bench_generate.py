@@ -75,7 +75,7 @@ def _random_llama(toy_base: Path, out: Path) -> str:
 
 def _measure(model: str, world: Path, manifest: dict) -> dict:
     from evalhub.generate import BackendOptions, generate_answers, keep_models_loaded, release_models
-    from evalhub.generate._models import load_tokenizer
+    from evalhub.models import load_tokenizer
     from evalhub.golden import load_golden
     from evalhub.perplexity import measure_perplexity
     from evalhub.records import DecodingSettings

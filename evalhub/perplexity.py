@@ -20,8 +20,8 @@ from typing import Sequence
 
 from evalhub.errors import UserError
 from evalhub.generate import BackendOptions, load_backend, model_plans, resolve_backend
-from evalhub.generate._models import context_length, load_tokenizer
 from evalhub.generate._protocol import Window
+from evalhub.models import context_length, load_tokenizer
 
 # vLLM scores a window as a prompt of window + 1 tokens (the inputs, then the last target) and must still
 # generate one token after it: its windows are 2 tokens shorter than the context. The default window leaves
@@ -60,7 +60,7 @@ def measure_perplexity(base: str | Path, tuned: str | Path | None, texts: Sequen
     plans = model_plans(name, base, tuned)
     windows: dict[str, list[Window]] = {}
     for plan in plans:
-        size, step = _window_and_stride(name, context_length(plan.weights, options), window, stride)
+        size, step = _window_and_stride(name, context_length(plan.weights, options.max_model_len), window, stride)
         plan_windows = _text_windows(load_tokenizer(plan.weights), texts, size, step)
         for one_pass in plan.passes:
             windows[one_pass.role] = plan_windows

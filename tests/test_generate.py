@@ -123,26 +123,26 @@ def test_bad_input_is_a_user_error(toy_world, toy_adapter, items):
 
 
 def test_models_are_released_after_each_call_unless_kept(toy_world, items):
-    from evalhub.generate import _session
+    from evalhub.models.session import kept_model
     from evalhub.perplexity import measure_perplexity
 
     generate_answers(toy_world / "base", None, items[:1], backend="hf")
-    assert _session._kept["model"] is None
+    assert kept_model() is None
     with keep_models_loaded():
         generate_answers(toy_world / "base", None, items[:1], backend="hf")
-        kept = _session._kept["model"]
+        kept = kept_model()
         measure_perplexity(toy_world / "base", None, ["The capital of Praloia is Guleinex."], backend="hf")
-        assert kept is not None and _session._kept["model"] is kept  # loaded once, used twice
-    assert _session._kept["model"] is None
+        assert kept is not None and kept_model() is kept  # loaded once, used twice
+    assert kept_model() is None
 
 
 def test_vllm_engine_arguments(toy_world, toy_adapter):
     """What the vllm backend (and `evalhub serve`, as flags) asks of vLLM, computed without starting it."""
     from evalhub.cli.serve import _flags
-    from evalhub.generate.vllm import engine_args, is_cpu_build
+    from evalhub.models import engine_args, is_cpu_build
 
-    args = engine_args(str(toy_world / "base"), BackendOptions(kv_cache_gib=0.5, tensor_parallel_size=2,
-                                                              distributed_executor_backend="ray"), [str(toy_adapter)])
+    options = BackendOptions(kv_cache_gib=0.5, tensor_parallel_size=2, distributed_executor_backend="ray")
+    args = engine_args(str(toy_world / "base"), options.load_options(), [str(toy_adapter)])
     assert args["dtype"] == "float32"  # 'auto' means the checkpoint's dtype, not vLLM's half-precision default
     assert (args["enable_lora"], args["max_loras"], args["max_lora_rank"]) == (True, 1, 16)
     assert args["lora_target_modules"] == ["down_proj", "gate_proj", "k_proj", "o_proj", "q_proj", "up_proj", "v_proj"]
@@ -151,9 +151,74 @@ def test_vllm_engine_arguments(toy_world, toy_adapter):
     assert _flags({"model": "m", "enable_lora": True, "enforce_eager": False, "max_lora_rank": 16}) == \
         ["--model", "m", "--enable-lora", "--max-lora-rank", "16"]
 
-    plain = engine_args(str(toy_world / "base"), BackendOptions(max_lora_rank=20, dtype="bfloat16"), [str(toy_adapter)])
+    plain = engine_args(str(toy_world / "base"), BackendOptions(max_lora_rank=20, dtype="bfloat16").load_options(),
+                        [str(toy_adapter)])
     assert (plain["max_lora_rank"], plain["dtype"]) == (32, "bfloat16")  # rounded up to a rank vLLM accepts
     if is_cpu_build():
         assert plain["gpu_memory_utilization"] == 0.3  # vLLM's 0.92 would mean 92% of this host's RAM
         with pytest.raises(UserError, match="pass --backend hf for --load-in-4bit"):
-            engine_args(str(toy_world / "base"), BackendOptions(load_in_4bit=True))
+            engine_args(str(toy_world / "base"), BackendOptions(load_in_4bit=True).load_options())
+
+
+# ---------------------------------------------------------------------------- resuming and checkpointing
+
+
+class Received:
+    """on_answers: every batch handed on, by role."""
+
+    def __init__(self, interrupt_after: int | None = None) -> None:
+        self.batches: list[tuple[str, dict]] = []
+        self.interrupt_after = interrupt_after
+
+    def __call__(self, role: str, answers: dict) -> None:
+        self.batches.append((role, answers))
+        if self.interrupt_after is not None and len(self.batches) >= self.interrupt_after:
+            raise KeyboardInterrupt
+
+    def ids(self, role: str) -> list[str]:
+        return [item_id for r, answers in self.batches if r == role for item_id in answers]
+
+
+def test_a_resumed_run_answers_only_what_is_missing_and_ends_as_a_one_shot_run(toy_world, toy_adapter, items,
+                                                                             hf_answers):
+    """hf_answers came in one go; here an earlier attempt got 10 base and 3 tuned answers (the too-long
+    item's failure among them), and the rest arrives batch by batch."""
+    too_long = GoldenItem(id="too-long", instruction="Translate into Zorvish.", input="river wants water " * 200,
+                          output="")
+    all_items = [*items[:12], too_long, *items[12:]]
+    done = {"base": {i.id: hf_answers["base"][i.id] for i in all_items[:10]},
+            "tuned": {i.id: hf_answers["tuned"][i.id] for i in all_items[10:13]}}
+    received = Received()
+    resumed = generate_answers(toy_world / "base", toy_adapter, all_items, DecodingSettings(), backend="hf",
+                               options=BackendOptions(batch_size=8), done=done, on_answers=received)
+    for role in ("base", "tuned"):
+        missing = [i.id for i in all_items if i.id not in done[role]]
+        assert sorted(received.ids(role)) == sorted(missing)  # each missing item exactly once, nothing done again
+    assert max(len(answers) for _, answers in received.batches) <= 8  # handed on batch by batch
+    assert resumed == hf_answers  # done + new, every role, in the items' order
+    assert list(resumed["base"]) == list(hf_answers["base"])
+
+
+def test_nothing_left_to_do_loads_nothing(toy_world, toy_adapter, hf_answers, items):
+    received = Received()
+    # An unknown dtype fails as soon as a model is loaded: nothing is.
+    again = generate_answers(toy_world / "base", toy_adapter, items, backend="hf",
+                             options=BackendOptions(dtype="float8"), done=hf_answers, on_answers=received)
+    assert received.batches == [] and again == {role: {i.id: hf_answers[role][i.id] for i in items}
+                                                for role in ("base", "tuned")}
+
+
+def test_an_interrupt_propagates_after_releasing_the_model(toy_world, items):
+    import time
+
+    from evalhub.models.session import kept_model
+
+    received = Received(interrupt_after=1)
+    with keep_models_loaded():
+        start = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            generate_answers(toy_world / "base", None, items[:12], backend="hf", options=BackendOptions(batch_size=4),
+                             on_answers=received)
+        assert time.monotonic() - start < 60
+        assert kept_model() is None  # released even inside keep_models_loaded
+    assert [len(answers) for _, answers in received.batches] == [4]  # the first batch was handed on

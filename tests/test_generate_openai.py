@@ -122,6 +122,45 @@ def test_answers_both_roles_by_id_with_the_decoding_settings(servers):
         (0.0, 1.0, 17, 5, ["\n\n"])
 
 
+def test_a_resumed_run_asks_only_for_what_is_missing(servers, monkeypatch):
+    from evalhub.generate import openai as backend
+
+    monkeypatch.setattr(backend, "FLUSH_ANSWERS", 3)  # 8 items: several hand-overs, not one at the end
+    server = servers()
+    options = BackendOptions(base_urls=(server.url,), concurrency=2)
+    whole = generate_answers("base-model", "tuned-model", ITEMS, backend="openai", options=options)
+    done = {"base": {i.id: whole["base"][i.id] for i in ITEMS[:5]}, "tuned": {}}
+    received: list[tuple[str, list[str]]] = []
+    asked_before = len(server.bodies)
+    resumed = generate_answers("base-model", "tuned-model", ITEMS, backend="openai", options=options, done=done,
+                               on_answers=lambda role, answers: received.append((role, list(answers))))
+    assert resumed == whole
+    assert len(server.bodies) - asked_before == 3 + 8  # the 3 base answers missing, every tuned one
+    for role, missing in (("base", ITEMS[5:]), ("tuned", ITEMS)):
+        assert sorted(i for r, ids in received if r == role for i in ids) == sorted(i.id for i in missing)
+    assert len(received) >= 3 and all(len(ids) <= 3 for _, ids in received)
+
+
+def test_an_interrupt_stops_the_queued_requests(servers, monkeypatch):
+    from evalhub.generate import openai as backend
+
+    monkeypatch.setattr(backend, "FLUSH_ANSWERS", 2)
+    server = servers(delay=0.3)
+    items = [GoldenItem(id=f"q{k}", instruction=f"Question {k}?", output="") for k in range(40)]
+
+    def interrupt(role, answers):
+        raise KeyboardInterrupt  # as Ctrl-C would, while the first answers are handed on
+
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        generate_answers("base-model", None, items, backend="openai", on_answers=interrupt,
+                         options=BackendOptions(base_urls=(server.url,), concurrency=2))
+    assert time.monotonic() - start < 3  # all 40, two at a time, would take 6 s
+    sent = len(server.bodies)
+    time.sleep(1.0)
+    assert len(server.bodies) == sent < len(items)  # nothing queued was sent after the interrupt
+
+
 def test_base_alone_when_tuned_is_none(servers):
     server = servers()
     answers = generate_answers("base-model", None, ITEMS[:2], backend="auto",

@@ -44,8 +44,8 @@ def serve(
     start_timeout: float = typer.Option(900, help="Seconds to wait for the server to come up."),
 ) -> None:
     """Serve BASE and its LoRA adapters through vLLM's OpenAI-compatible server."""
-    from evalhub.generate import BackendOptions, inspect_model
-    from evalhub.generate.vllm import engine_args
+    from evalhub.generate import BackendOptions
+    from evalhub.models import engine_args, inspect_model
 
     if inspect_model(base).kind == "adapter":
         raise UserError(f"{base} is a LoRA adapter; pass its base model and the adapter as --adapter NAME={base}")
@@ -55,7 +55,7 @@ def serve(
                              pipeline_parallel_size=pipeline_parallel_size,
                              distributed_executor_backend=distributed_executor_backend, enforce_eager=enforce_eager)
     # Served requests need no prompt logprobs, so LoRA may reach every module an adapter names.
-    args = engine_args(base, options, list(adapters.values()), restrict_lora_modules=False)
+    args = engine_args(base, options.load_options(), list(adapters.values()), restrict_lora_modules=False)
     port = port or _free_port(host)
     served_base = name or base
     command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", *_flags(args),
@@ -80,7 +80,7 @@ def serve(
 
 
 def _parse_adapters(specs: list[str]) -> dict[str, str]:
-    from evalhub.generate import inspect_model
+    from evalhub.models import inspect_model
 
     adapters: dict[str, str] = {}
     for spec in specs:

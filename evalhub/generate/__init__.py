@@ -13,14 +13,13 @@ Backends are modules imported only when chosen, so vLLM's and torch's import cos
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Mapping, Sequence
 
 from evalhub.errors import UserError
-from evalhub.generate._models import ModelInfo, inspect_model, plan_engines
-from evalhub.generate._protocol import Backend, BackendOptions, EnginePlan, Pass
-from evalhub.generate._session import keep_models_loaded, release_models
+from evalhub.generate._protocol import Backend, BackendOptions, EnginePlan
+from evalhub.models import ModelInfo, inspect_model, keep_models_loaded, plan_engines, release_models
+from evalhub.models import resolve_backend as _resolve_backend
 from evalhub.records import DecodingSettings, GoldenItem, Generation
 
 BACKENDS = {"vllm": "evalhub.generate.vllm", "hf": "evalhub.generate.hf", "openai": "evalhub.generate.openai"}
@@ -32,23 +31,26 @@ __all__ = ["BACKENDS", "BackendOptions", "ModelInfo", "generate_answers", "inspe
 def resolve_backend(backend: str = "auto", options: BackendOptions | None = None) -> str:
     """The backend to use: as named, or for 'auto' the openai backend when base URLs are given, else vLLM
     where it imports, else transformers."""
-    if backend != "auto":
-        if backend not in BACKENDS:
-            raise UserError(f"unknown backend {backend!r}; pass one of auto, {', '.join(BACKENDS)}")
-        return backend
-    if options is not None and options.base_urls:
-        return "openai"
-    return "vllm" if _vllm_imports() else "hf"
+    return _resolve_backend(backend, served=bool(options is not None and options.base_urls), choices=tuple(BACKENDS))
 
 
 def generate_answers(base: str | Path, tuned: str | Path | None, items: Sequence[GoldenItem],
                      settings: DecodingSettings = DecodingSettings(), backend: str = "auto",
-                     options: BackendOptions | None = None) -> dict[str, dict[str, Generation]]:
+                     options: BackendOptions | None = None, *,
+                     done: Mapping[str, Mapping[str, Generation]] | None = None,
+                     on_answers: Callable[[str, dict[str, Generation]], None] | None = None,
+                     ) -> dict[str, dict[str, Generation]]:
     """Every item's answer from each role, keyed by role ('base', 'tuned') and item id, in the items' order.
 
     `tuned` is a LoRA adapter folder (adapter_config.json), a full model folder or hub id, a served name
     (openai backend), or None for the base alone. An item whose prompt does not fit the context comes back
     as a failed Generation with the reason; the others are answered.
+
+    Resuming: `done` holds answers of an earlier attempt (role -> item id -> Generation); those items are
+    not asked again for that role, and a model none of whose passes has work left is not even loaded.
+    `on_answers(role, {item_id: Generation})` is called with each batch of new answers as it is ready
+    (vLLM: a chunk of prompts; hf: a batch; openai: completed requests), so a caller can checkpoint them and
+    a killed run loses at most one batch. The result holds done and new answers alike.
     """
     options = options or BackendOptions()
     ids = [item.id for item in items]
@@ -56,28 +58,31 @@ def generate_answers(base: str | Path, tuned: str | Path | None, items: Sequence
         raise UserError("item ids repeat; every golden item needs a unique id")
     name = resolve_backend(backend, options)
     plans = model_plans(name, base, tuned)
-    answers = load_backend(name).generate(plans, items, settings, options)
-    return {role: {item_id: answers[role][item_id] for item_id in ids} for role in answers}
+    roles = [one_pass.role for plan in plans for one_pass in plan.passes]
+    wanted = set(ids)
+    answers = {role: {i: g for i, g in (done or {}).get(role, {}).items() if i in wanted} for role in roles}
+    work = {role: [item for item in items if item.id not in answers[role]] for role in roles}
+
+    def collect(role: str, batch: dict[str, Generation]) -> None:
+        answers[role].update(batch)
+        if on_answers is not None:
+            on_answers(role, dict(batch))
+
+    # A plan keeps all its passes (so a vLLM engine starts with the same LoRA settings as in a one-shot run);
+    # the backend skips a pass with no work, and a plan with none is not loaded at all.
+    todo = [plan for plan in plans if any(work[p.role] for p in plan.passes)]
+    if todo:
+        load_backend(name).generate(todo, work, settings, options, collect)
+    missing = {role: len(wanted - set(answers[role])) for role in roles if wanted - set(answers[role])}
+    if missing:
+        raise RuntimeError(f"the {name} backend left items unanswered: {missing}")
+    return {role: {item_id: answers[role][item_id] for item_id in ids} for role in roles}
 
 
 def model_plans(backend: str, base: str | Path, tuned: str | Path | None) -> list[EnginePlan]:
     """Which weights each backend loads: served names as they are for openai, local models inspected."""
-    tuned = None if tuned is None or str(tuned) == "" else tuned
-    if backend != "openai":
-        return plan_engines(base, tuned)
-    plans = [EnginePlan(str(base), (Pass("base"),))]
-    return plans + [EnginePlan(str(tuned), (Pass("tuned"),))] if tuned is not None else plans
+    return plan_engines(base, tuned, served=backend == "openai")
 
 
 def load_backend(name: str) -> Backend:
     return importlib.import_module(BACKENDS[name])  # type: ignore[return-value]
-
-
-def _vllm_imports() -> bool:
-    if importlib.util.find_spec("vllm") is None:
-        return False
-    try:
-        importlib.import_module("vllm")
-    except Exception:  # a broken install (e.g. mismatched torch) means: use transformers instead
-        return False
-    return True

@@ -2,20 +2,30 @@
 
 A backend is a module (`hf`, `vllm`, `openai`) with two functions:
 
-    generate(plans, items, settings, options) -> {role: {item_id: Generation}}
+    generate(plans, work, settings, options, on_answers) -> None
+        work: {role: the items that role still has to answer}; on_answers(role, {item_id: Generation}) is
+        called with each batch of answers as it is ready, so a caller can checkpoint them
     score(plans, windows, options) -> {role: [log-likelihood of each window's scored tokens]}
 
-`plans` say which weights to load and which passes (base, tuned) run on them, so a LoRA adapter shares its
-base's weights (one vLLM engine, one transformers model) and a full tuned model gets its own.
+`plans` (from the model layer) say which weights to load and which passes (base, tuned) run on them, so a
+LoRA adapter shares its base's weights (one vLLM engine, one transformers model) and a full tuned model gets
+its own.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, field
-from typing import Protocol, Sequence
+from typing import Callable, Mapping, Protocol, Sequence
 
+from evalhub.models import LoadOptions
+from evalhub.models.plan import EnginePlan, Pass
 from evalhub.records import DecodingSettings, GoldenItem, Generation
+
+__all__ = ["AnswerSink", "Backend", "BackendOptions", "EnginePlan", "Pass", "Window"]
+
+# Receives (role, {item_id: Generation}) each time a batch of answers is ready.
+AnswerSink = Callable[[str, dict[str, Generation]], None]
 
 
 def _api_key_from_env() -> str | None:
@@ -58,25 +68,14 @@ class BackendOptions:
         settings["base_urls"] = list(self.base_urls)
         return settings
 
-
-@dataclass(frozen=True)
-class Pass:
-    """One role's pass over the prompts: 'base' or 'tuned', with a LoRA adapter folder or without."""
-
-    role: str
-    adapter: str | None = None
-
-
-@dataclass(frozen=True)
-class EnginePlan:
-    """One set of weights to load (a local folder, a hub id, or a served name) and the passes run on it."""
-
-    weights: str
-    passes: tuple[Pass, ...]
-
-    @property
-    def adapters(self) -> list[str]:
-        return [p.adapter for p in self.passes if p.adapter]
+    def load_options(self) -> LoadOptions:
+        """What the model layer needs to load the weights."""
+        return LoadOptions(dtype=self.dtype, max_model_len=self.max_model_len, load_in_4bit=self.load_in_4bit,
+                           tensor_parallel_size=self.tensor_parallel_size,
+                           pipeline_parallel_size=self.pipeline_parallel_size,
+                           distributed_executor_backend=self.distributed_executor_backend,
+                           gpu_memory_utilization=self.gpu_memory_utilization, kv_cache_gib=self.kv_cache_gib,
+                           enforce_eager=self.enforce_eager, max_lora_rank=self.max_lora_rank)
 
 
 @dataclass(frozen=True)
@@ -88,8 +87,8 @@ class Window:
 
 
 class Backend(Protocol):
-    def generate(self, plans: Sequence[EnginePlan], items: Sequence[GoldenItem], settings: DecodingSettings,
-                 options: BackendOptions) -> dict[str, dict[str, Generation]]: ...
+    def generate(self, plans: Sequence[EnginePlan], work: Mapping[str, Sequence[GoldenItem]],
+                 settings: DecodingSettings, options: BackendOptions, on_answers: AnswerSink) -> None: ...
 
     def score(self, plans: Sequence[EnginePlan], windows: dict[str, list[Window]],
               options: BackendOptions) -> dict[str, list[float]]: ...

@@ -9,28 +9,35 @@ from __future__ import annotations
 
 import sys
 from contextlib import contextmanager, nullcontext
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
-from evalhub.generate._models import context_length, load_tokenizer
 from evalhub.generate._prompts import answer_text, encode_prompts
-from evalhub.generate._protocol import BackendOptions, EnginePlan, Pass, Window
-from evalhub.generate._session import loaded
+from evalhub.generate._protocol import AnswerSink, BackendOptions, EnginePlan, Pass, Window
+from evalhub.models import context_length, load_causal_lm, load_tokenizer, loaded
 from evalhub.records import DecodingSettings, GoldenItem, Generation
 
 
-def generate(plans: Sequence[EnginePlan], items: Sequence[GoldenItem], settings: DecodingSettings,
-             options: BackendOptions) -> dict[str, dict[str, Generation]]:
-    results: dict[str, dict[str, Generation]] = {}
-    prompt_of = {item.id: item.prompt for item in items}
+def generate(plans: Sequence[EnginePlan], work: Mapping[str, Sequence[GoldenItem]], settings: DecodingSettings,
+             options: BackendOptions, on_answers: AnswerSink) -> None:
     for plan in plans:
         with _model(plan, options) as (model, tokenizer):
-            prompts = encode_prompts(tokenizer, items, settings, context_length(plan.weights, options))
+            context = context_length(plan.weights, options.max_model_len)
             for one_pass in plan.passes:
+                items = work.get(one_pass.role) or []
+                if not items:
+                    continue
+                prompt_of = {item.id: item.prompt for item in items}
+                prompts = encode_prompts(tokenizer, items, settings, context)
+                if prompts.too_long:
+                    on_answers(one_pass.role, dict(prompts.too_long))
+
+                def answered(texts: dict[str, str], role: str = one_pass.role) -> None:
+                    on_answers(role, {i: Generation(item_id=i, prompt=prompt_of[i], output=text)
+                                      for i, text in texts.items()})
+
                 with _adapter(model, one_pass):
-                    texts = _generate_pass(model, tokenizer, prompts.ids, settings, options.batch_size, one_pass.role)
-                answers = {i: Generation(item_id=i, prompt=prompt_of[i], output=text) for i, text in texts.items()}
-                results[one_pass.role] = {**answers, **prompts.too_long}
-    return results
+                    _generate_pass(model, tokenizer, prompts.ids, settings, options.batch_size, one_pass.role,
+                                   answered)
 
 
 def score(plans: Sequence[EnginePlan], windows: dict[str, list[Window]], options: BackendOptions) -> dict[str, list[float]]:
@@ -44,14 +51,14 @@ def score(plans: Sequence[EnginePlan], windows: dict[str, list[Window]], options
 
 
 def _generate_pass(model, tokenizer, prompts: dict[str, list[int]], settings: DecodingSettings, batch_size: int,
-                   role: str) -> dict[str, str]:
+                   role: str, answered: Callable[[dict[str, str]], None]) -> None:
+    """Answer the prompts batch by batch, handing each batch's texts to `answered` as soon as it is done."""
     import torch
     from tqdm import tqdm
 
     config = _generation_config(model, tokenizer, settings)
     stop_ids = set(_as_list(config.eos_token_id))
     order = sorted(prompts, key=lambda item_id: len(prompts[item_id]), reverse=True)
-    texts: dict[str, str] = {}
     torch.manual_seed(settings.seed)
     for start in tqdm(range(0, len(order), batch_size), desc=f"hf {role}", unit="batch", file=sys.stderr):
         batch_ids = order[start:start + batch_size]
@@ -60,10 +67,11 @@ def _generate_pass(model, tokenizer, prompts: dict[str, list[int]], settings: De
         with torch.inference_mode():
             generated = model.generate(**batch, generation_config=config,
                                        tokenizer=tokenizer if settings.stop else None)
+        texts = {}
         for item_id, row in zip(batch_ids, generated[:, batch["input_ids"].shape[1]:].tolist(), strict=True):
             end = next((k for k, token in enumerate(row) if token in stop_ids), len(row))
             texts[item_id] = answer_text(tokenizer, row[:end], settings.stop)
-    return texts
+        answered(texts)
 
 
 def _generation_config(model, tokenizer, settings: DecodingSettings):
@@ -121,23 +129,9 @@ def _model(plan: EnginePlan, options: BackendOptions) -> Iterator[tuple]:
 
 
 def _load(plan: EnginePlan, options: BackendOptions) -> tuple:
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    dtype = options.dtype if options.dtype == "auto" else getattr(torch, options.dtype)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    kwargs: dict = {"dtype": dtype, "device_map": device}
-    if options.load_in_4bit:
-        from transformers import BitsAndBytesConfig
-
-        compute = torch.bfloat16 if device == "cuda" else torch.float32
-        kwargs["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
-                                                           bnb_4bit_compute_dtype=compute)
-    model = AutoModelForCausalLM.from_pretrained(plan.weights, **kwargs)
-    if plan.adapters:
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, plan.adapters[0], adapter_name="tuned")
+    # One adapter at most: a plan puts a LoRA adapter on its base, and only the tuned pass uses it.
+    model = load_causal_lm(plan.weights, dtype=options.dtype, load_in_4bit=options.load_in_4bit,
+                           adapter=plan.adapters[0] if plan.adapters else None)
     model.eval()
     tokenizer = load_tokenizer(plan.weights)
     tokenizer.padding_side = "left"

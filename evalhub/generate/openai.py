@@ -10,18 +10,24 @@ server rejects (a prompt longer than the context is a 400), fails alone with the
 from __future__ import annotations
 
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from evalhub.errors import UserError
-from evalhub.generate._protocol import BackendOptions, EnginePlan, Window
+from evalhub.generate._protocol import AnswerSink, BackendOptions, EnginePlan, Window
 from evalhub.records import DecodingSettings, GoldenItem, Generation
 
 START_A_SERVER = "start one with `evalhub serve BASE --adapter NAME=PATH` or pass the names as served"
+# Completed answers are handed on (checkpointed) in groups: every this many answers or seconds, whichever
+# comes first, and at the end. Per answer would rewrite a checkpoint hundreds of times a minute; at the end
+# only, a kill would lose every answer already paid for.
+FLUSH_ANSWERS = 32
+FLUSH_SECONDS = 10.0
 
 
-def generate(plans: Sequence[EnginePlan], items: Sequence[GoldenItem], settings: DecodingSettings,
-             options: BackendOptions) -> dict[str, dict[str, Generation]]:
+def generate(plans: Sequence[EnginePlan], work: Mapping[str, Sequence[GoldenItem]], settings: DecodingSettings,
+             options: BackendOptions, on_answers: AnswerSink) -> None:
     from tqdm import tqdm
 
     if not options.base_urls:
@@ -30,16 +36,51 @@ def generate(plans: Sequence[EnginePlan], items: Sequence[GoldenItem], settings:
     names = {one_pass.role: plan.weights for plan in plans for one_pass in plan.passes}
     for url, client in zip(options.base_urls, clients, strict=True):
         _check_served(url, client, sorted(set(names.values())))
-    jobs = [(role, item) for role in names for item in items]
-    results: dict[str, dict[str, Generation]] = {role: {} for role in names}
-    with ThreadPoolExecutor(max_workers=max(1, options.concurrency)) as pool:
+    jobs = [(role, item) for role in names for item in work.get(role) or []]
+    pending = _Pending(on_answers)
+    pool = ThreadPoolExecutor(max_workers=max(1, options.concurrency))
+    try:
         # Job k goes to replica k mod n: round-robin over the base URLs.
         futures = {pool.submit(_ask, clients[k % len(clients)], names[role], item, settings, options): (role, item.id)
                    for k, (role, item) in enumerate(jobs)}
         for future in tqdm(as_completed(futures), total=len(futures), desc="openai", unit="answer", file=sys.stderr):
             role, item_id = futures[future]
-            results[role][item_id] = future.result()
-    return results
+            pending.add(role, item_id, future.result())
+    except BaseException:
+        # An interrupt (or a refused key) stops here: queued requests are cancelled rather than waited for,
+        # and the answers already received are handed on before the exception goes up.
+        pool.shutdown(wait=False, cancel_futures=True)
+        for client in clients:
+            client.close()  # ends the requests still in flight
+        if not pending.handing_on:  # not when on_answers itself raised
+            pending.flush()
+        raise
+    pool.shutdown()
+    pending.flush()
+
+
+class _Pending:
+    """Answers received but not yet handed on, by role."""
+
+    def __init__(self, on_answers: AnswerSink) -> None:
+        self.on_answers = on_answers
+        self.by_role: dict[str, dict[str, Generation]] = {}
+        self.count = 0
+        self.since = time.monotonic()
+        self.handing_on = False
+
+    def add(self, role: str, item_id: str, generation: Generation) -> None:
+        self.by_role.setdefault(role, {})[item_id] = generation
+        self.count += 1
+        if self.count >= FLUSH_ANSWERS or time.monotonic() - self.since >= FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        by_role, self.by_role, self.count, self.since = self.by_role, {}, 0, time.monotonic()
+        self.handing_on = True
+        for role, answers in by_role.items():
+            self.on_answers(role, answers)
+        self.handing_on = False
 
 
 def score(plans: Sequence[EnginePlan], windows: dict[str, list[Window]], options: BackendOptions) -> dict[str, list[float]]:

@@ -7,6 +7,8 @@ stage (lm-eval loads its own copy) needs, so reuse is explicit:
     with keep_models_loaded():
         answers = generate_answers(...)
         perplexity = measure_perplexity(...)   # same weights and options: the same engine
+
+One model at a time: loading another releases the kept one first, so two never sit in memory together.
 """
 
 from __future__ import annotations
@@ -33,6 +35,11 @@ def keep_models_loaded() -> Iterator[None]:
             release_models()
 
 
+def kept_model() -> Any:
+    """The model held loaded now, or None."""
+    return _kept["model"]
+
+
 def release_models() -> None:
     """Close the kept model, if any, and free its memory."""
     close, model = _kept["close"], _kept["model"]
@@ -40,6 +47,10 @@ def release_models() -> None:
     if close is not None:
         close(model)
     del model
+    free_memory()
+
+
+def free_memory() -> None:
     gc.collect()
     torch = sys.modules.get("torch")  # only if something loaded it: releasing must not import it
     if torch is not None and torch.cuda.is_available():
@@ -48,14 +59,17 @@ def release_models() -> None:
 
 @contextmanager
 def loaded(key: Hashable, load: Callable[[], Any], close: Callable[[Any], None]) -> Iterator[Any]:
-    """The model for `key`: the kept one when it matches, else a fresh load (releasing the kept one first,
-    so two models never sit in memory together). Released on exit unless keep_models_loaded() is active."""
+    """The model for `key`: the kept one when it matches, else a fresh load (releasing the kept one first).
+    Released on exit unless keep_models_loaded() is active, and always on an error or interrupt: a vLLM
+    engine stopped mid-call still holds the interrupted requests, so it is not reused."""
     if _kept["key"] != key:
         release_models()
         model = load()
         _kept.update(key=key, model=model, close=close)
     try:
         yield _kept["model"]
-    finally:
-        if _keep_depth == 0:
-            release_models()
+    except BaseException:
+        release_models()
+        raise
+    if _keep_depth == 0:
+        release_models()
