@@ -8,7 +8,9 @@ a paired test's p-value, and the ids of the items the tuned model newly gets wro
 
 Where the backend allows it the base weights are loaded once: with a LoRA adapter the hf backend scores the
 base with the adapter disabled (peft's `disable_adapter`), and the vllm backend runs one engine with the
-adapter's LoRA request switched off and on. A full fine-tuned model needs its own load.
+adapter's LoRA request switched off and on. A full fine-tuned model needs its own load. The weights, the
+tokenizer and the vLLM engine arguments come from the model layer (evalhub.models), so an adapter gets the
+same LoRA settings here as in generation.
 
 Tasks are loaded (datasets included) before any model is, so a dataset that cannot be fetched fails in
 seconds with a message naming the fix instead of after minutes of model loading.
@@ -17,14 +19,13 @@ seconds with a message naming the fix instead of after minutes of model loading.
 from __future__ import annotations
 
 import contextlib
-import gc
-import json
 import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
 from evalhub.errors import UserError
+from evalhub.models import EnginePlan, LoadOptions, engine_args, loaded, plan_engines
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +34,6 @@ BACKENDS = ("auto", "vllm", "hf")
 LM_EVAL_NUMPY_SEED = 1234
 LM_EVAL_TORCH_SEED = 1234
 LOCAL_TASKS_DOC = "docs/local-tasks.md"
-# vLLM accepts only these LoRA ranks as the engine's maximum.
-VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
 
 
 @dataclass(frozen=True)
@@ -109,13 +108,14 @@ def compare_benchmarks(base: str | Path, tuned: str | Path | None, tasks: list[s
     tasks = [t.strip() for t in tasks if t and t.strip()]
     if not tasks:
         raise UserError("no tasks given; pass --tasks with lm-eval task names, e.g. --tasks arc_easy,hellaswag")
-    tuned_kind = _tuned_kind(tuned)
-    _check_base(base)
+    # What base and tuned are, and which loads they need (an adapter rides on its base), before any loading.
+    plans = plan_engines(base, tuned)
+    tuned_kind = _tuned_kind(plans)
     backend = _resolve_backend(backend)
     task_manager = _task_manager(tasks_path, tasks)
     leaves = _load_tasks_or_explain(task_manager, tasks)
 
-    runs = dict(_evaluate_models(str(base), tuned and str(tuned), tuned_kind, tasks, task_manager, backend, settings))
+    runs = dict(_evaluate_plans(plans, tasks, task_manager, backend, settings))
     run_settings = {**asdict(settings), "backend": backend, "tasks_path": str(tasks_path) if tasks_path else None,
                     "random_seed": settings.seed, "numpy_seed": LM_EVAL_NUMPY_SEED,
                     "torch_seed": LM_EVAL_TORCH_SEED, "tuned_kind": tuned_kind}
@@ -127,44 +127,24 @@ def compare_benchmarks(base: str | Path, tuned: str | Path | None, tasks: list[s
 # --------------------------------------------------------------------------------------- checks before loading
 
 
-def _tuned_kind(tuned: str | Path | None) -> str | None:
-    """'adapter' (a peft folder), 'full' (a model folder), or None when only the base is scored."""
-    if tuned is None:
+def _tuned_kind(plans: list[EnginePlan]) -> str | None:
+    """'adapter' (a LoRA on the base), 'full' (weights of its own), or None when only the base is scored."""
+    passes = [p for plan in plans for p in plan.passes if p.role == "tuned"]
+    if not passes:
         return None
-    path = Path(tuned)
-    if (path / "adapter_config.json").is_file():
-        return "adapter"
-    if (path / "config.json").is_file():
-        return "full"
-    if not path.exists():
-        raise UserError(f"the tuned model {path} does not exist; pass a LoRA adapter folder or a full model folder")
-    raise UserError(f"{path} holds neither adapter_config.json nor config.json; pass a LoRA adapter folder or a "
-                    "full model folder")
-
-
-def _check_base(base: str | Path) -> None:
-    text = str(base)
-    # Something written as a path must exist; a bare hub id ("org/name") is left to transformers.
-    if not Path(text).exists() and (text.startswith((".", "/", "~")) or text.count("/") > 1):
-        raise UserError(f"the base model {text} does not exist; pass a model folder or a Hugging Face model id")
+    return "adapter" if passes[0].adapter else "full"
 
 
 def _resolve_backend(backend: str) -> str:
     """'auto' is vllm on a CUDA machine with vLLM installed (as generations pick it there), else hf: on CPU,
-    vLLM's engine start (~30 s) and its one-sequence-at-a-time LoRA scoring (see `_vllm_model`) cost more than
-    plain transformers saves on scoring, even where generations use vLLM's CPU build."""
+    vLLM's engine start (~30 s) and its one-sequence-at-a-time LoRA scoring (see `vllm_model_args`) cost more
+    than plain transformers saves on scoring, even where generations use vLLM's CPU build."""
+    from evalhub.models import resolve_backend
+
     if backend == "openai":
         raise UserError("lm-eval benchmarks score local weights, not a served model; drop --tasks, or run them "
                         "with --backend hf or --backend vllm on the model folders")
-    if backend not in BACKENDS:
-        raise UserError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
-    if backend != "auto":
-        return backend
-    import importlib.util
-
-    import torch
-
-    return "vllm" if importlib.util.find_spec("vllm") and torch.cuda.is_available() else "hf"
+    return resolve_backend(backend, vllm_on_cpu=False, choices=BACKENDS[1:])
 
 
 def _task_manager(tasks_path: Path | None, tasks: list[str]):
@@ -218,47 +198,83 @@ def _evaluate(lm, tasks: list[str], task_manager, settings: ForgettingSettings) 
                            bootstrap_iters=0)
 
 
-def _evaluate_models(base: str, tuned: str | None, tuned_kind: str | None, tasks: list[str], task_manager,
-                     backend: str, settings: ForgettingSettings) -> Iterator[tuple[str, dict]]:
-    """Yield ('base', results) then ('tuned', results) from lm-eval."""
+def _evaluate_plans(plans: list[EnginePlan], tasks: list[str], task_manager, backend: str,
+                    settings: ForgettingSettings) -> Iterator[tuple[str, dict]]:
+    """Yield (role, lm-eval results) for every pass: with a LoRA adapter, both passes on one load of the base
+    (the adapter off for the base pass), a full tuned model on a load of its own."""
+    for plan in plans:
+        with _lm(plan, backend, settings) as lm:
+            for one_pass in plan.passes:
+                off = plan.adapters and one_pass.adapter is None
+                with _adapter_off(lm, backend) if off else contextlib.nullcontext():
+                    results = _evaluate(lm, tasks, task_manager, settings)
+                yield one_pass.role, results
+
+
+def load_options(settings: ForgettingSettings) -> LoadOptions:
+    return LoadOptions(dtype=settings.dtype, max_model_len=settings.max_length, seed=settings.seed)
+
+
+@contextlib.contextmanager
+def _lm(plan: EnginePlan, backend: str, settings: ForgettingSettings):
+    """lm-eval's model for the plan's weights, loaded through the model layer and released on exit (a kept
+    generation model is released first: two models never share the memory)."""
     if backend == "vllm":
-        yield from _evaluate_vllm(base, tuned, tuned_kind, tasks, task_manager, settings)
+        args = vllm_model_args(plan, settings)
+        key = ("lm-eval-vllm", tuple(sorted((name, str(value)) for name, value in args.items())))
+        with loaded(key, lambda: _lm_eval_vllm_class()(**args), _shut_down_vllm) as lm:
+            yield lm
     else:
-        yield from _evaluate_hf(base, tuned, tuned_kind, tasks, task_manager, settings)
+        key = ("lm-eval-hf", plan.weights, tuple(plan.adapters), settings.dtype, settings.max_length,
+               settings.batch_size)
+        with loaded(key, lambda: _hf_model(plan, settings), lambda lm: None) as lm:
+            yield lm
 
 
-def _hf_model(pretrained: str, settings: ForgettingSettings, peft: str | None = None):
-    import torch
+def _adapter_off(lm, backend: str):
+    """The base pass on weights loaded with the adapter: peft's disable_adapter, or no LoRA request."""
+    return _without_lora_request(lm) if backend == "vllm" else lm.model.disable_adapter()
+
+
+@contextlib.contextmanager
+def _without_lora_request(lm):
+    # lm-eval sends its LoRA request with every call, so clearing it scores the base on the same engine.
+    lora_request, lm.lora_request = lm.lora_request, None
+    try:
+        yield
+    finally:
+        lm.lora_request = lora_request
+
+
+def _hf_model(plan: EnginePlan, settings: ForgettingSettings):
+    """lm-eval's HFLM over the model layer's model (the adapter applied unmerged) and tokenizer."""
     from lm_eval.models.huggingface import HFLM
 
-    return HFLM(pretrained=pretrained, peft=peft, dtype=settings.dtype, batch_size=settings.batch_size,
-                max_length=settings.max_length, device="cuda" if torch.cuda.is_available() else "cpu")
+    from evalhub.models import load_causal_lm, load_tokenizer
+
+    model = load_causal_lm(plan.weights, dtype=settings.dtype, adapter=plan.adapters[0] if plan.adapters else None)
+    model.eval()
+    return HFLM(pretrained=model, tokenizer=load_tokenizer(plan.weights), batch_size=settings.batch_size,
+                max_length=settings.max_length)
 
 
-def _evaluate_hf(base, tuned, tuned_kind, tasks, task_manager, settings) -> Iterator[tuple[str, dict]]:
-    if tuned_kind == "adapter":
-        # One load of the base weights: the adapter is disabled for the base pass and enabled for the tuned one.
-        lm = _hf_model(base, settings, peft=tuned)
-        with lm.model.disable_adapter():
-            yield "base", _evaluate(lm, tasks, task_manager, settings)
-        yield "tuned", _evaluate(lm, tasks, task_manager, settings)
-        return
-    for role, path in (("base", base), ("tuned", tuned)):
-        if path is None:
-            continue
-        lm = _hf_model(path, settings)
-        results = _evaluate(lm, tasks, task_manager, settings)
-        del lm
-        _free_memory()
-        yield role, results
+def vllm_model_args(plan: EnginePlan, settings: ForgettingSettings) -> dict:
+    """Keyword arguments of lm-eval's VLLM model: the model layer's engine arguments (lm-eval hands its extra
+    keyword arguments to vllm.LLM), the adapter as lm-eval's LoRA request, and lm-eval's batch size."""
+    args = engine_args(plan.weights, load_options(settings), plan.adapters)
+    lm_args = {"pretrained": args.pop("model"), "batch_size": settings.batch_size, **args}
+    if plan.adapters:
+        # vLLM scores prompt tokens of a LoRA request with the LoRA mapping of the whole batch
+        # (vllm-project/vllm#16668): several sequences per step fail or mix adapters. One sequence per step
+        # keeps each prompt's scores its own.
+        lm_args.update(lora_local_path=plan.adapters[0], max_num_seqs=1)
+    return lm_args
 
 
-def _free_memory() -> None:
-    import torch
+def _shut_down_vllm(lm) -> None:
+    from evalhub.models.vllm_engine import shut_down
 
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
+    shut_down(lm.model)
 
 
 def _lm_eval_vllm_class():
@@ -287,56 +303,6 @@ def _lm_eval_vllm_class():
     finally:
         metadata.version = real_version
     return VLLM
-
-
-def _vllm_model(pretrained: str, settings: ForgettingSettings, adapter: str | None = None):
-    import torch
-
-    on_gpu = torch.cuda.is_available()
-    lora_args = {}
-    if adapter is not None:
-        rank = json.loads((Path(adapter) / "adapter_config.json").read_text())["r"]
-        max_rank = next((r for r in VLLM_LORA_RANKS if r >= rank), None)
-        if max_rank is None:
-            raise UserError(f"the adapter's LoRA rank {rank} is above vLLM's limit {VLLM_LORA_RANKS[-1]}; use --backend hf")
-        lora_args = {"lora_local_path": adapter, "max_lora_rank": max_rank,
-                     # vLLM scores prompt tokens of a LoRA request with the LoRA mapping of the whole batch
-                     # (vllm-project/vllm#16668): several sequences per step fail or mix adapters. One
-                     # sequence per step keeps each prompt's scores its own.
-                     "max_num_seqs": 1}
-    return _lm_eval_vllm_class()(pretrained=pretrained, dtype=settings.dtype, batch_size=settings.batch_size,
-                                   max_length=settings.max_length, seed=settings.seed,
-                                   # On CPU this is the share of main memory vLLM reserves; most of it is KV cache.
-                                   gpu_memory_utilization=0.85 if on_gpu else 0.3, **lora_args)
-
-
-@contextlib.contextmanager
-def _vllm_engine(pretrained: str, settings: ForgettingSettings, adapter: str | None = None):
-    """A vLLM engine that is shut down on exit: its worker processes hold the reserved memory."""
-    lm = _vllm_model(pretrained, settings, adapter)
-    try:
-        yield lm
-    finally:
-        lm.model.llm_engine.engine_core.shutdown()
-        del lm
-        _free_memory()
-
-
-def _evaluate_vllm(base, tuned, tuned_kind, tasks, task_manager, settings) -> Iterator[tuple[str, dict]]:
-    if tuned_kind == "adapter":
-        # One engine: lm-eval sends its LoRA request with every call, so clearing it scores the base.
-        with _vllm_engine(base, settings, adapter=tuned) as lm:
-            lora_request, lm.lora_request = lm.lora_request, None
-            yield "base", _evaluate(lm, tasks, task_manager, settings)
-            lm.lora_request = lora_request
-            yield "tuned", _evaluate(lm, tasks, task_manager, settings)
-        return
-    for role, path in (("base", base), ("tuned", tuned)):
-        if path is None:
-            continue
-        with _vllm_engine(path, settings) as lm:
-            results = _evaluate(lm, tasks, task_manager, settings)
-        yield role, results
 
 
 # ------------------------------------------------------------------------------------- item-by-item comparison
