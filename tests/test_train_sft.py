@@ -70,6 +70,31 @@ def test_cli_writes_adapter_record_curves_and_store_rows(cli_run, toy_world, toy
                            ).fetchone()[0] == pytest.approx(metrics["eval_loss_final"])
 
 
+def test_training_onto_a_trained_adapter_is_refused_unless_overwrite(cli_run, tmp_path):
+    """--output naming an earlier run's adapter: refused (exit 2, one line naming both fixes, the adapter
+    untouched); with --overwrite the new run replaces it."""
+    import shutil
+
+    _, trained, _ = cli_run
+    output = shutil.copytree(trained, tmp_path / "adapter")
+    before = (output / "adapter_model.safetensors").read_bytes()
+    command = [sys.executable, "-m", "evalhub", "train", "sft", "--config", str(REPO / "trainers/configs/toy_sft.yaml"),
+               "--output", str(output), "--max-steps", "2", "--eval-steps", "1", "--db", str(tmp_path / "store.duckdb")]
+    refused = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=600,
+                             env={**os.environ, **ONE_THREAD})
+    assert refused.returncode == 2
+    error = refused.stderr.strip().splitlines()[-1]
+    assert error.startswith(f"error: {output} already holds a trained model") and "--output" in error
+    assert "--overwrite" in error and "Traceback" not in refused.stderr
+    assert (output / "adapter_model.safetensors").read_bytes() == before
+    replaced = subprocess.run([*command, "--overwrite"], capture_output=True, text=True, cwd=tmp_path, timeout=600,
+                              env={**os.environ, **ONE_THREAD})
+    assert replaced.returncode == 0, replaced.stderr[-3000:]
+    assert json.loads((output / "training.json").read_text())["metrics"]["steps"] == 2
+    assert (output / "adapter_model.safetensors").read_bytes() != before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".adapter")]  # no staging folder left behind
+
+
 def test_compare_reads_the_trained_adapter(cli_run, toy_world):
     from evalhub.models import describe_models
 

@@ -52,6 +52,7 @@ class TrainSettings:
     chat_template: bool = True  # train on chat-templated prompts, as evaluation sends them by default
     golden: list[Path] = field(default_factory=list)  # golden sets checked for contamination before training
     strict: bool = False  # contamination found in a golden set is an error instead of a warning
+    overwrite: bool = False  # replace a previous training output at `output` (without it, that is refused)
 
 
 def settings_dict(settings) -> dict[str, Any]:
@@ -110,36 +111,24 @@ def split_validation(examples: list, validation: list | None, fraction: float, s
 
 
 def load_tokenizer(settings: TrainSettings):
-    from transformers import AutoTokenizer
+    """The base's tokenizer as evaluation loads it (the same pad token), which must have a chat template when
+    training on chat-templated prompts."""
+    from evalhub.models import load_tokenizer as load
 
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(settings.base)
-    except (OSError, ValueError) as error:
-        raise UserError(f"cannot load the base model {settings.base}: {str(error).splitlines()[0]}; pass --base a "
-                        f"model folder (with config.json and a tokenizer) or a model id in the local cache") from None
+    tokenizer = load(settings.base, label="the base model", flag="--base")
     if settings.chat_template and not tokenizer.chat_template:
         raise UserError(f"the tokenizer of {settings.base} has no chat template; set chat_template: false")
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
 
 
 def load_base_model(settings: TrainSettings):
-    """The base in float32, or in 4-bit NF4 with double quantization for QLoRA."""
-    import torch
-    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+    """The base in float32, or in 4-bit NF4 with double quantization for QLoRA (the model layer's 4-bit
+    config, so evaluation with --load-in-4bit sees the base the adapter was trained on)."""
+    from evalhub.models import load_causal_lm
 
-    kwargs: dict[str, Any] = {"dtype": torch.float32}
-    if settings.qlora:
-        compute = torch.bfloat16 if torch.cuda.is_available() else torch.float32
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=compute)
-    try:
-        model = AutoModelForCausalLM.from_pretrained(settings.base, **kwargs)
-    except (OSError, ValueError) as error:
-        raise UserError(f"cannot load the base model {settings.base}: {str(error).splitlines()[0]}; pass --base a "
-                        f"model folder (with config.json) or a model id in the local cache") from None
+    # No device placement here: the Trainer moves the model to its device itself.
+    model = load_causal_lm(settings.base, dtype="float32", load_in_4bit=settings.qlora, device=None,
+                           label="the base model", flag="--base")
     if settings.qlora:
         import bitsandbytes as bnb
         from peft import prepare_model_for_kbit_training
@@ -228,18 +217,25 @@ def weights_sha256(folder: Path) -> str:
     return digest.hexdigest()
 
 
-def check_output(output: Path) -> None:
-    """Refuse to replace anything but a previous training output (a folder with training.json)."""
+def check_output(output: Path, overwrite: bool = False) -> None:
+    """Refuse an output that holds anything: a previous training output (a folder with training.json) is
+    replaced only with `overwrite`, anything else never (it may be a model or data evalhub did not write)."""
     output = Path(output)
-    if output.exists() and (not output.is_dir() or (any(output.iterdir()) and not (output / "training.json").exists())):
+    if not output.exists() or (output.is_dir() and not any(output.iterdir())):
+        return
+    if not output.is_dir() or not (output / "training.json").exists():
         raise UserError(f"{output} exists and is not a training output; choose another --output or empty it")
+    if not overwrite:
+        raise UserError(f"{output} already holds a trained model; choose another --output, or pass --overwrite to "
+                        "replace it")
 
 
 @contextlib.contextmanager
-def staged_output(output: Path) -> Iterator[Path]:
-    """A fresh folder beside `output` to train into; on success it replaces `output`, on any error it is removed."""
+def staged_output(output: Path, overwrite: bool = False) -> Iterator[Path]:
+    """A fresh folder beside `output` to train into; on success it replaces `output` (a previous training output
+    only with `overwrite`), on any error it is removed."""
     output = Path(output)
-    check_output(output)
+    check_output(output, overwrite)
     output.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}-", dir=output.parent))
     try:

@@ -47,7 +47,7 @@ def train_dpo(settings: DPOSettings, db: Path | None = None, callbacks: tuple = 
     validation = load_preference_examples(settings.validation) if settings.validation else None
     train_rows, eval_rows = _common.split_validation(examples, validation, settings.validation_fraction,
                                                      settings.seed)
-    _common.check_output(settings.output)
+    _common.check_output(settings.output, settings.overwrite)
     contamination = _common.check_contamination(settings)
     # Heavy imports only once the inputs are known to be good: bad input fails in a second.
     from datasets import Dataset
@@ -60,7 +60,7 @@ def train_dpo(settings: DPOSettings, db: Path | None = None, callbacks: tuple = 
     set_seed(settings.seed)
     model = _common.load_base_model(settings)
     peft_config = _common.lora_config(settings, model)
-    with _common.staged_output(settings.output) as staging:
+    with _common.staged_output(settings.output, settings.overwrite) as staging:
         args = DPOConfig(**_common.trainer_arguments(settings, staging / ".checkpoints", bool(eval_rows)),
                          beta=settings.beta)
         watch = OverfittingWatch(patience=settings.patience)

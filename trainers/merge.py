@@ -73,17 +73,15 @@ def merge_adapter(base: Path | str, adapter: Path | str, output: Path | str, ato
     import gc
 
     import torch
-    from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from evalhub.models import load_causal_lm
     from trainers.data import file_sha256
 
+    # The tokenizer is saved beside the merged weights exactly as the base has it (no pad token added).
     tokenizer = AutoTokenizer.from_pretrained(base)
-    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
-    try:
-        model = PeftModel.from_pretrained(model, adapter)
-    except (ValueError, KeyError, RuntimeError) as error:
-        raise UserError(f"{adapter} does not fit {base} ({str(error).splitlines()[0]}); pass the adapter's base") from None
+    # float32 on the CPU: the merge and its logit check need exactness, not speed.
+    model = load_causal_lm(base, dtype="float32", adapter=str(adapter), device=None, label="the base model")
     model.eval()
     expected = _logits(model, tokenizer, prompts)
     merged = model.merge_and_unload()

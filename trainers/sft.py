@@ -46,7 +46,7 @@ def train_sft(settings: SFTSettings, db: Path | None = None, callbacks: tuple = 
     validation = load_sft_examples(settings.validation) if settings.validation else None
     train_rows, eval_rows = _common.split_validation(examples, validation, settings.validation_fraction,
                                                      settings.seed)
-    _common.check_output(settings.output)
+    _common.check_output(settings.output, settings.overwrite)
     contamination = _common.check_contamination(settings)
     # Heavy imports only once the inputs are known to be good: bad input fails in a second.
     from datasets import Dataset
@@ -59,7 +59,7 @@ def train_sft(settings: SFTSettings, db: Path | None = None, callbacks: tuple = 
     set_seed(settings.seed)
     model = _common.load_base_model(settings)
     peft_config = None if settings.full_finetune else _common.lora_config(settings, model)
-    with _common.staged_output(settings.output) as staging:
+    with _common.staged_output(settings.output, settings.overwrite) as staging:
         args = SFTConfig(**_common.trainer_arguments(settings, staging / ".checkpoints", bool(eval_rows)),
                          completion_only_loss=True, packing=settings.packing,
                          neftune_noise_alpha=settings.neftune_alpha)

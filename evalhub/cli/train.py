@@ -35,6 +35,7 @@ EVAL_STEPS = typer.Option(None, help="Validation loss every this many steps.")
 PATIENCE = typer.Option(None, help="Stop after this many validation-loss rises in a row while training loss falls.")
 GOLDEN = typer.Option([], "--golden", help="Golden set checked for overlap with the training data; repeatable.")
 STRICT = typer.Option(None, "--strict/--no-strict", help="Make golden/training overlap an error.")
+OVERWRITE = typer.Option(False, "--overwrite", help="Replace a previous training output at --output.")
 
 
 def _overrides(**flags) -> dict:
@@ -73,6 +74,7 @@ def sft(
     patience: Optional[int] = PATIENCE,
     golden: List[str] = GOLDEN,
     strict: Optional[bool] = STRICT,
+    overwrite: bool = OVERWRITE,
     db: Optional[Path] = shared.DB,
 ) -> None:
     """Supervised fine-tuning (loss on the completion only) through TRL's SFTTrainer."""
@@ -82,7 +84,7 @@ def sft(
         base=base, data=data, output=output, max_steps=max_steps, lora_r=lora_r, lora_alpha=lora_alpha, qlora=qlora,
         neftune_alpha=neftune_alpha, packing=packing, full_finetune=full_finetune, learning_rate=learning_rate,
         batch_size=batch_size, seed=seed, validation=validation, eval_steps=eval_steps, patience=patience,
-        golden=golden, strict=strict))
+        golden=golden, strict=strict, overwrite=overwrite or None))
 
 
 @train_app.command("dpo")
@@ -104,6 +106,7 @@ def dpo(
     patience: Optional[int] = PATIENCE,
     golden: List[str] = GOLDEN,
     strict: Optional[bool] = STRICT,
+    overwrite: bool = OVERWRITE,
     db: Optional[Path] = shared.DB,
 ) -> None:
     """Direct preference optimisation through TRL's DPOTrainer; the reference is the base (adapter disabled)."""
@@ -112,4 +115,4 @@ def dpo(
     _run(train_dpo, DPOSettings, config, db, _overrides(
         base=base, data=data, output=output, max_steps=max_steps, lora_r=lora_r, lora_alpha=lora_alpha, qlora=qlora,
         beta=beta, learning_rate=learning_rate, batch_size=batch_size, seed=seed, validation=validation,
-        eval_steps=eval_steps, patience=patience, golden=golden, strict=strict))
+        eval_steps=eval_steps, patience=patience, golden=golden, strict=strict, overwrite=overwrite or None))
