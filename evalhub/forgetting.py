@@ -211,7 +211,7 @@ def _evaluate_plans(plans: list[EnginePlan], tasks: list[str], task_manager, bac
                 yield one_pass.role, results
 
 
-def load_options(settings: ForgettingSettings) -> LoadOptions:
+def _load_options(settings: ForgettingSettings) -> LoadOptions:
     return LoadOptions(dtype=settings.dtype, max_model_len=settings.max_length, seed=settings.seed)
 
 
@@ -261,7 +261,7 @@ def _hf_model(plan: EnginePlan, settings: ForgettingSettings):
 def vllm_model_args(plan: EnginePlan, settings: ForgettingSettings) -> dict:
     """Keyword arguments of lm-eval's VLLM model: the model layer's engine arguments (lm-eval hands its extra
     keyword arguments to vllm.LLM), the adapter as lm-eval's LoRA request, and lm-eval's batch size."""
-    args = engine_args(plan.weights, load_options(settings), plan.adapters)
+    args = engine_args(plan.weights, _load_options(settings), plan.adapters)
     lm_args = {"pretrained": args.pop("model"), "batch_size": settings.batch_size, **args}
     if plan.adapters:
         # vLLM scores prompt tokens of a LoRA request with the LoRA mapping of the whole batch

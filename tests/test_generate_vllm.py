@@ -31,13 +31,46 @@ def heldout(toy_world, toy_manifest) -> list[str]:
     return load_texts(toy_world / toy_manifest["heldout_general"])
 
 
+class Received:
+    """on_answers: every batch handed on, as (role, item ids); raises KeyboardInterrupt at batch `interrupt_at`."""
+
+    def __init__(self, interrupt_at: int | None = None) -> None:
+        self.batches: list[tuple[str, list[str]]] = []
+        self.interrupt_at = interrupt_at
+
+    def __call__(self, role: str, answers: dict) -> None:
+        self.batches.append((role, list(answers)))
+        if self.interrupt_at is not None and len(self.batches) >= self.interrupt_at:
+            raise KeyboardInterrupt
+
+
 @pytest.fixture(scope="module")
 def vllm_results(toy_world, toy_adapter, golden, heldout):
+    """One engine for everything: a one-shot run, perplexity, a resumed run, then an interrupted one."""
+    import time
+
+    from evalhub.models.session import kept_model
+
+    items = [TOO_LONG, *golden]
     with keep_models_loaded():
-        answers = generate_answers(toy_world / "base", toy_adapter, [TOO_LONG, *golden], DecodingSettings(),
-                                   backend="vllm", options=OPTIONS)
+        answers = generate_answers(toy_world / "base", toy_adapter, items, DecodingSettings(), backend="vllm",
+                                   options=OPTIONS)
         perplexity = measure_perplexity(toy_world / "base", toy_adapter, heldout, backend="vllm", options=OPTIONS)
-    return answers, perplexity
+        # An earlier attempt answered half the items for the base and a fifth for the tuned model.
+        done = {"base": {i.id: answers["base"][i.id] for i in items[:50]},
+                "tuned": {i.id: answers["tuned"][i.id] for i in items[:20]}}
+        received = Received()
+        resumed = generate_answers(toy_world / "base", toy_adapter, items, DecodingSettings(), backend="vllm",
+                                   options=OPTIONS, done=done, on_answers=received)
+        interrupted = Received(interrupt_at=1)
+        start = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            generate_answers(toy_world / "base", toy_adapter, golden, DecodingSettings(), backend="vllm",
+                             options=OPTIONS, on_answers=interrupted)
+        interrupt = {"seconds": time.monotonic() - start, "released": kept_model() is None,
+                     "batches": interrupted.batches}
+    resume = {"done": done, "received": received.batches, "answers": resumed}
+    return answers, perplexity, resume, interrupt
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +106,23 @@ def test_perplexity_agrees_with_hf(vllm_results, hf_results, role):
     assert (from_vllm.tokens, from_vllm.bytes) == (from_hf.tokens, from_hf.bytes)
     assert from_vllm.perplexity == pytest.approx(from_hf.perplexity, rel=0.01)
     assert from_vllm.bits_per_byte == pytest.approx(from_hf.bits_per_byte, rel=0.01)
+
+
+def test_a_resumed_run_answers_only_what_is_missing_chunk_by_chunk(vllm_results, golden):
+    from evalhub.generate.vllm import CHUNK_PROMPTS
+
+    answers, _, resume, _ = vllm_results
+    items = [TOO_LONG.id, *(item.id for item in golden)]
+    for role in ("base", "tuned"):
+        missing = [i for i in items if i not in resume["done"][role]]
+        got = [i for r, ids in resume["received"] if r == role for i in ids]
+        assert sorted(got) == sorted(missing)  # each missing item once, nothing done again
+    # The tuned pass had 81 prompts left: two chunks, each handed on as it finished.
+    assert [len(ids) for r, ids in resume["received"] if r == "tuned"] == [CHUNK_PROMPTS, 81 - CHUNK_PROMPTS]
+    assert resume["answers"] == answers
+
+
+def test_an_interrupt_releases_the_engine_and_propagates(vllm_results):
+    _, _, _, interrupt = vllm_results
+    assert interrupt["released"] and interrupt["seconds"] < 120
+    assert [role for role, _ in interrupt["batches"]] == ["base"]  # stopped at the first chunk

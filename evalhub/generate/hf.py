@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from contextlib import contextmanager, nullcontext
-from typing import Callable, Iterator, Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 from evalhub.generate._prompts import answer_text, encode_prompts
 from evalhub.generate._protocol import AnswerSink, BackendOptions, EnginePlan, Pass, Window
@@ -30,14 +30,11 @@ def generate(plans: Sequence[EnginePlan], work: Mapping[str, Sequence[GoldenItem
                 prompts = encode_prompts(tokenizer, items, settings, context)
                 if prompts.too_long:
                     on_answers(one_pass.role, dict(prompts.too_long))
-
-                def answered(texts: dict[str, str], role: str = one_pass.role) -> None:
-                    on_answers(role, {i: Generation(item_id=i, prompt=prompt_of[i], output=text)
-                                      for i, text in texts.items()})
-
                 with _adapter(model, one_pass):
-                    _generate_pass(model, tokenizer, prompts.ids, settings, options.batch_size, one_pass.role,
-                                   answered)
+                    for texts in _generate_batches(model, tokenizer, prompts.ids, settings, options.batch_size,
+                                                   one_pass.role):
+                        on_answers(one_pass.role, {i: Generation(item_id=i, prompt=prompt_of[i], output=text)
+                                                   for i, text in texts.items()})
 
 
 def score(plans: Sequence[EnginePlan], windows: dict[str, list[Window]], options: BackendOptions) -> dict[str, list[float]]:
@@ -50,9 +47,9 @@ def score(plans: Sequence[EnginePlan], windows: dict[str, list[Window]], options
     return results
 
 
-def _generate_pass(model, tokenizer, prompts: dict[str, list[int]], settings: DecodingSettings, batch_size: int,
-                   role: str, answered: Callable[[dict[str, str]], None]) -> None:
-    """Answer the prompts batch by batch, handing each batch's texts to `answered` as soon as it is done."""
+def _generate_batches(model, tokenizer, prompts: dict[str, list[int]], settings: DecodingSettings, batch_size: int,
+                      role: str) -> Iterator[dict[str, str]]:
+    """Answer the prompts batch by batch, yielding each batch's answer texts by item id as soon as it is done."""
     import torch
     from tqdm import tqdm
 
@@ -71,7 +68,7 @@ def _generate_pass(model, tokenizer, prompts: dict[str, list[int]], settings: De
         for item_id, row in zip(batch_ids, generated[:, batch["input_ids"].shape[1]:].tolist(), strict=True):
             end = next((k for k, token in enumerate(row) if token in stop_ids), len(row))
             texts[item_id] = answer_text(tokenizer, row[:end], settings.stop)
-        answered(texts)
+        yield texts
 
 
 def _generation_config(model, tokenizer, settings: DecodingSettings):
