@@ -133,9 +133,13 @@ def _read_partial_answers(path: Path) -> Answers:
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
             row = json.loads(line)
-            done.setdefault(row["role"], {})[row["key"]] = Generation(**row["generation"])
+            generation = Generation(**row["generation"])
         except (json.JSONDecodeError, KeyError, TypeError):
             continue  # the line a kill tore mid-write: that answer is generated again
+        # Only answers count as done: a failure (a server error, a prompt too long) is tried again, which
+        # costs little when it fails the same way and recovers what a passing fault lost.
+        if generation.status == "ok":
+            done.setdefault(row["role"], {})[row["key"]] = generation
     return done
 
 
