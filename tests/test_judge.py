@@ -21,7 +21,7 @@ from evalhub.judge import CANARY_NON_ANSWER, JudgeOptions, judge_pairs
 from evalhub.judge._cache import ReplyCache
 from evalhub.judge._protocol import REASK, parse_verdict
 from evalhub.records import Generation
-from tests.fake_openai import (FakeOpenAI, Response, completion, error_body_200, http_error, malformed_body,
+from tests.fake_openai import (FakeOpenAI, completion, error_body_200, http_error, malformed_body,
                                rate_limited, server_error, slow)
 
 REPO = Path(__file__).resolve().parents[1]

@@ -55,7 +55,8 @@ REFERENCE_BLOCK = """
 REASK = ('Your reply could not be read. Reply again with only the JSON object '
          '{"verdict": "A" | "B" | "tie", "reason": "<one or two sentences>"} and nothing else.')
 
-# Sent as `response_format` where the endpoint supports structured output (OpenAI, vLLM).
+# Sent as `response_format` where an OpenAI-compatible endpoint supports structured output; the vllm: judge
+# constrains its decoding to this schema, with the reason bounded so a reply always fits (_vllm.verdict_schema).
 RESPONSE_FORMAT = {
     "type": "json_schema",
     "json_schema": {

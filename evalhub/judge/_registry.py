@@ -89,6 +89,7 @@ def make_judge(judge: str, options: "JudgeOptions", references: Sequence[str]) -
     """The judge named `judge`, or UserError naming the fix (unknown name, no key, no price for --max-cost)."""
     from evalhub.judge._cache import ReplyCache, default_cache_path
     from evalhub.judge._cost import Budget
+    from evalhub.judge._wrapper import ProviderJudge
 
     if judge == "reference":
         from evalhub.judge._reference import ReferenceJudge
@@ -101,9 +102,7 @@ def make_judge(judge: str, options: "JudgeOptions", references: Sequence[str]) -
     if not colon or prefix not in _PROVIDERS or not name.strip():
         raise UserError(f"unknown judge {judge!r}; use {known_judges()}")
     provider_class = _PROVIDERS[prefix]()
-    made = provider_class(judge, name.strip(), options)
-    from evalhub.judge._wrapper import ProviderJudge
-
+    made = provider_class(judge, name.strip(), options)  # checks its key and price before anything is opened
     cache = ReplyCache(Path(options.cache_path) if options.cache_path else default_cache_path())
     return ProviderJudge(made, cache, Budget(options.max_cost, made.price, options.max_completion_tokens),
                          reasks=options.reasks, max_retries=options.max_retries, timeout=options.timeout,
