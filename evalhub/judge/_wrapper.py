@@ -7,7 +7,7 @@ does, the same way for OpenAI, Anthropic, vLLM or any provider added later:
 - the budget: a call that could pass `max_cost` is not started, and the run stops cleanly;
 - re-asks: an unreadable reply is re-asked (`reasks` times) in the same conversation;
 - retries of replies that are not replies (HTTP 200 with an error body, broken JSON), on the SDK's schedule;
-- a time limit per call: `timeout` for each request, and `max_retry_seconds` for all its retries together;
+- a time limit per call over HTTP: `timeout` for each request, and `max_retry_seconds` for its retries;
 - stopping: credentials refused, a request every call would get wrong, a judge that is gone or never
   answers, or calls failing one after another, stop the run with one line naming the fix, while the calls
   in flight finish and are cached;
@@ -152,7 +152,9 @@ class ProviderJudge:
     async def _complete(self, messages: list[dict]) -> Completion:
         """One reply (redacted), within the per-call time limit; or _CallFailed."""
         attempts = start_counting()
-        limit = self.timeout + self.max_retry_seconds  # the first attempt, then at most max_retry_seconds more
+        # The first attempt, then at most max_retry_seconds more. None for a judge in this process (vllm:): its
+        # calls wait for one batch of the whole turn, which takes as long as the batch does.
+        limit = None if self.provider.batched else self.timeout + self.max_retry_seconds
         try:
             async with asyncio.timeout(limit):
                 completion = await self._ask(messages, attempts)
