@@ -144,7 +144,7 @@ def test_compare_with_gate_on_an_unscored_run_exits_1(unscored_store, toy_world,
 # ---------------------------------------------------------------- bad input, checked before anything is spent
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory, toy_world: Path, toy_manifest: dict) -> dict:
+def workspace(tmp_path_factory, toy_world: Path, toy_manifest: dict, toy_adapter: Path) -> dict:
     root = tmp_path_factory.mktemp("bad-input")
     (root / "a-folder").mkdir()
     (root / "a-file.txt").write_text("not a folder\n")
@@ -161,11 +161,12 @@ def workspace(tmp_path_factory, toy_world: Path, toy_manifest: dict) -> dict:
 
     with write_connection(future) as con:
         con.execute("INSERT INTO schema_version (version) VALUES (99)")
-    return {"root": root, "base": toy_world / toy_manifest["base"], "golden": toy_world / toy_manifest["golden"]}
+    return {"root": root, "base": toy_world / toy_manifest["base"], "golden": toy_world / toy_manifest["golden"],
+            "adapter": toy_adapter}
 
 
 BAD_INPUT = [
-    # (arguments, words the one error line must hold); {base}, {golden}, {root} are filled in
+    # (arguments, words the one error line must hold); {base}, {adapter}, {golden}, {root} are filled in
     (["compare", "{base}", "{base}", "--backend", "foo"], ["--backend", "'auto'"]),
     (["compare", "{base}", "{base}", "--golden", "{golden}", "--temperature", "-1"], ["--temperature"]),
     (["compare", "{base}", "{base}", "--golden", "{golden}", "--top-p", "5"], ["--top-p"]),
@@ -209,6 +210,22 @@ BAD_INPUT = [
     (["export", "all", "--parquet", "{root}/out-missing", "--db", "{root}/missing.duckdb"], ["no store"]),
     (["export", "all", "--parquet", "{root}", "--db", "{root}/missing.duckdb"], ["--parquet", "not empty"]),
     (["export", "all", "--parquet", "{root}/a-file.txt", "--db", "{root}/missing.duckdb"], ["--parquet", "is a file"]),
+    (["runs", "--db", "{root}/a-file.txt"], ["a-file.txt"]),
+    (["perplexity", "{base}", "--data", "{root}/empty.txt"], ["empty.txt", "no text"]),
+    (["perplexity", "{base}", "--data", "{root}/a-file.txt", "--json", "{root}/a-folder"], ["--json", "folder"]),
+    (["perplexity", "{base}", "--data", "{root}/a-file.txt", "--window", "0"], ["--window"]),
+    (["bench", "{base}", "--tasks", "x", "--json", "{root}/a-folder"], ["--json", "folder"]),
+    (["bench", "{base}", "--tasks", "no_such_task", "--tasks-path", "{root}/a-folder"], ["no_such_task"]),
+    (["merge", "{base}", "{root}/a-folder", "{root}/merged"], ["adapter_config.json"]),
+    (["merge", "{base}", "{adapter}", "{root}/a-file.txt"], ["a-file.txt"]),
+    (["toy", "build", "--out", "{root}/a-file.txt"], ["a-file.txt", "--out"]),
+    (["golden", "validate", "{root}/empty.jsonl"], ["empty"]),
+    (["golden", "validate", "{root}/a-folder"], ["folder"]),
+    (["app", "--port", "-1"], ["--port"]),
+    (["app", "--port", "70000"], ["--port"]),
+    (["train", "sft", "--config", "{root}/no-such.yaml"], ["no-such.yaml", "toy_sft"]),
+    (["train", "sft", "--config", "toy_sft", "--output", "{root}/a-file.txt"], ["a-file.txt"]),
+    (["serve", "{base}", "--adapter", "x={root}/a-folder"], ["a-folder"]),
 ]
 
 
@@ -216,7 +233,8 @@ BAD_INPUT = [
                                                       for a, _ in BAD_INPUT])
 def test_bad_input_is_one_line_before_any_work(workspace, args, words):
     root = workspace["root"]
-    filled = [a.format(base=workspace["base"], golden=workspace["golden"], root=root) for a in args]
+    filled = [a.format(base=workspace["base"], adapter=workspace["adapter"], golden=workspace["golden"], root=root)
+              for a in args]
     before = sorted(p.name for p in root.iterdir())
     proc = evalhub(*filled, cwd=root, timeout=120)
     one_line_error(proc, *words)

@@ -46,6 +46,8 @@ def _check_inputs(base: Path, adapter: Path, output: Path) -> None:
         raise UserError(f"{adapter}: no adapter_config.json; pass a LoRA adapter folder")
     if not (adapter / "adapter_model.safetensors").is_file():
         raise UserError(f"{adapter}: adapter_model.safetensors is missing; evalhub loads only safetensors adapters")
+    if output.exists() and not output.is_dir():
+        raise UserError(f"{output} is a file; choose a new output folder")
     if output.exists() and any(output.iterdir()):
         raise UserError(f"{output} is not empty; choose a new output folder")
 

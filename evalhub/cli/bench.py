@@ -39,6 +39,9 @@ def bench(
     """Score MODEL and its tuned version on lm-eval tasks and say, per task, whether a drop is real or noise."""
     from evalhub.forgetting import ForgettingSettings, compare_benchmarks
 
+    shared.check_output_file(json_path, "--json")
+    if batch_size < 1 or (num_fewshot is not None and num_fewshot < 0):
+        raise UserError("--batch-size must be at least 1 and --num-fewshot 0 or more")
     if limit is not None and (limit <= 0 or (limit >= 1 and limit != int(limit))):
         raise UserError(f"--limit {limit} is neither a whole number of items nor a fraction below 1")
     settings = ForgettingSettings(batch_size=batch_size, num_fewshot=num_fewshot, fewshot_seed=fewshot_seed,

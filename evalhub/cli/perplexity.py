@@ -9,7 +9,9 @@ from typing import Optional
 
 import typer
 
+from evalhub.cli import _shared as shared
 from evalhub.cli._app import app
+from evalhub.errors import UserError
 
 
 @app.command("perplexity")
@@ -33,7 +35,14 @@ def perplexity(
     from evalhub.generate import BackendOptions
     from evalhub.perplexity import load_texts, measure_perplexity
 
+    shared.check_output_file(json_path, "--json")
+    for flag, value in (("--window", window), ("--stride", stride), ("--batch-size", batch_size),
+                        ("--max-model-len", max_model_len), ("--tensor-parallel-size", tensor_parallel_size)):
+        if value is not None and value < 1:
+            raise UserError(f"{flag} must be at least 1 (got {value})")
     texts = load_texts(data)
+    if not any(text.strip() for text in texts):
+        raise UserError(f"{data}: holds no text; pass held-out text to measure")
     options = BackendOptions(dtype=dtype, max_model_len=max_model_len, batch_size=batch_size, load_in_4bit=load_in_4bit,
                              gpu_memory_utilization=gpu_memory_utilization, kv_cache_gib=kv_cache_gib,
                              tensor_parallel_size=tensor_parallel_size)
