@@ -130,7 +130,7 @@ def test_the_gate_fails_an_unscored_run_saying_nothing_was_scored(unscored_store
 
 def test_compare_with_gate_on_an_unscored_run_exits_1(unscored_store, toy_world, toy_manifest, toy_adapter,
                                                       small_golden):
-    # The same unreadable run again: every judge reply comes from the cache, and the gate fails.
+    # An unreadable judge again (on a new port, so a new cache endpoint), now with a gate: it fails, saying why.
     root = unscored_store["root"]
     with FakeOpenAI(reply=lambda body: "no idea") as server:
         proc = evalhub("compare", toy_world / toy_manifest["base"], toy_adapter, "--golden", small_golden,
