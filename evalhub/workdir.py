@@ -69,8 +69,11 @@ def _write_json_atomically(path: Path, obj) -> None:
     os.replace(partial, path)  # a kill leaves either the old state or the whole new file
 
 
-def work_root(db: Path) -> Path:
-    return db.resolve().parent / ".evalhub-work"
+def work_root(db) -> Path:
+    """Beside a store file; for a PostgreSQL store, in the working folder (see StoreLocation.work_root)."""
+    from evalhub.store import location
+
+    return location(db).work_root()
 
 
 class WorkFolder:

@@ -94,3 +94,33 @@ def app_store(tmp_path_factory, demo_run: dict, toy_world: Path, toy_manifest: d
     save_training_run(record["adapter_sha256"], str(toy_adapter), record["method"], record, curve, db)
     return {"db": db, "demo": demo_run["summary"], "multi": json.loads(summary.read_text()), "hostile": hostile,
             "toy_golden": toy_golden, "training_curve": curve}
+
+
+# ---------------------------------------------------------------- a real PostgreSQL server
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """One PostgreSQL server for the whole session, on 127.0.0.1 in a temporary folder (`make test` installs
+    the server where it is missing). Skips, saying why, only where it cannot be had."""
+    from tests.pg_server import PostgresServer, why_unavailable
+
+    reason = why_unavailable()
+    if reason:
+        pytest.skip(reason)
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server) -> str:
+    """A fresh, empty database on the session's server (its URL holds the password)."""
+    return pg_server.new_database()
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def store(request, tmp_path) -> str:
+    """An empty store on each engine: a DuckDB file path, or a PostgreSQL URL (a fresh database)."""
+    if request.param == "duckdb":
+        return str(tmp_path / "s.duckdb")
+    return request.getfixturevalue("pg_url")

@@ -13,7 +13,9 @@ import typer
 
 from evalhub.errors import UserError
 
-DB = typer.Option(None, "--db", help="The DuckDB store (default: $EVALHUB_DB or ./evalhub.duckdb).")
+DB = typer.Option(None, "--db", metavar="PATH|URL",
+                  help="The store: a DuckDB file or postgresql://user@host:port/dbname (password from the URL, "
+                       "PGPASSWORD or ~/.pgpass; default: $EVALHUB_DB or ./evalhub.duckdb).")
 CONFIG = typer.Option(Path("evalhub.toml"), "--config", help="evalhub.toml with a [gate] table of thresholds.")
 MIN_WIN_RATE = typer.Option(None, help="Fail unless the judge win rate is at least this (0..1).")
 MIN_WIN_RATE_LOWER = typer.Option(None, help="Fail unless the win rate's 95% CI lower bound is at least this.")
@@ -29,13 +31,16 @@ VERBOSE = typer.Option(False, "--verbose", help="Show library output (engines, t
 MISSING = "–"  # what every view shows for a value the run could not measure
 
 
-def resolve_db(db: Optional[Path]) -> Path:
-    from evalhub.store import default_db_path
+def resolve_db(db: Optional[str | Path]):
+    """The store `--db` names (a DuckDB file or a PostgreSQL URL), else $EVALHUB_DB, else ./evalhub.duckdb,
+    as a StoreLocation; printing it never shows a password. A folder is refused, and a PostgreSQL store is
+    connected to once, so a bad URL, a wrong password or a server that is down stops the command before any
+    work, in one line."""
+    from evalhub.store import check_reachable, location
 
-    path = Path(db) if db else default_db_path()
-    if path.is_dir():
-        raise UserError(f"--db {path}: is a folder; pass a store file such as {path / 'evalhub.duckdb'}")
-    return path
+    where = location(db)
+    check_reachable(where)
+    return where
 
 
 def thresholds(config: Path, **flags: Optional[float]):

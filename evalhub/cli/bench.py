@@ -33,7 +33,7 @@ def bench(
     limit: Optional[float] = typer.Option(None, help="Items per task (a fraction of each task when below 1)."),
     seed: int = typer.Option(0, help="Seed of lm-eval's sampling, the bootstrap and the vLLM engine."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the per-task summary as JSON here."),
-    db: Optional[Path] = shared.DB,
+    db: Optional[str] = shared.DB,
     store: bool = typer.Option(True, help="Save the run in the store; --no-store skips it (and lets MODEL be a hub id)."),
 ) -> None:
     """Score MODEL and its tuned version on lm-eval tasks and say, per task, whether a drop is real or noise."""
@@ -63,7 +63,7 @@ def bench(
     _print_table(result)
 
 
-def _save(refs, result, db: Path | None) -> str:
+def _save(refs, result, db: str | None) -> str:
     from evalhub.records import RunRecord
     from evalhub.store import save_run
 

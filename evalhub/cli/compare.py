@@ -85,7 +85,7 @@ def compare(
     junit: Optional[Path] = shared.JUNIT,
     summary_md: Optional[Path] = shared.SUMMARY,
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the machine-readable summary here."),
-    db: Optional[Path] = shared.DB,
+    db: Optional[str] = shared.DB,
     report_dir: Path = typer.Option(Path("reports"), help="Where the Markdown and HTML reports go."),
     resume: Optional[str] = typer.Option(None, help="Resume the unfinished run RUN (re-running the same command also resumes)."),
     verbose: bool = shared.VERBOSE,

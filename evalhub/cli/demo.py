@@ -16,7 +16,7 @@ from evalhub.cli._app import app
 def demo(
     seed: int = typer.Option(0, help="Seed of the toy world."),
     backend: str = typer.Option("auto", help="auto | vllm | hf"),
-    db: Optional[Path] = shared.DB,
+    db: Optional[str] = shared.DB,
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the run summary (as compare --json) here."),
     report_dir: Path = typer.Option(Path("reports"), help="Where the reports go."),
 ) -> None:

@@ -24,7 +24,7 @@ def gate(
     junit: Optional[Path] = shared.JUNIT,
     summary_md: Optional[Path] = shared.SUMMARY,
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the gate result as JSON here."),
-    db: Optional[Path] = shared.DB,
+    db: Optional[str] = shared.DB,
 ) -> None:
     """Gate a deployment on a stored run's numbers."""
     from evalhub.gate import evaluate_gate

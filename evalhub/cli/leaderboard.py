@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import socket
 import sys
-from pathlib import Path
 from typing import Optional
 
 import typer
@@ -37,22 +36,26 @@ def _check_port_free(host: str, port: int) -> None:
 
 @app.command("app")
 def app_command(
-    db: Optional[Path] = shared.DB,
+    db: Optional[str] = shared.DB,
     port: int = typer.Option(8501, help="Port to serve on."),
     host: str = typer.Option("127.0.0.1", help="Address to bind. Anything but 127.0.0.1 shows your results to the network."),
 ) -> None:
     """Start the leaderboard (Streamlit) on http://HOST:PORT, reading the store read-only."""
     from evalhub.resources import app_script
+    from evalhub.store import location
 
     _check_port(port)
     script = app_script()
     if not script.is_file():
         raise UserError(f"the app script {script} is missing from this installation; reinstall evalhub "
                         "(pip install --force-reinstall evalhub, or pip install -e . in the repository)")
-    db_path = shared.resolve_db(db).resolve()
+    where = shared.resolve_db(db)
+    if where.path is not None:
+        where = location(where.path.resolve())
     _check_port_free(host, port)
     if host not in LOOPBACK:
-        print(f"evalhub app: warning: listening on {host}: other machines can read this store's results", file=sys.stderr)
+        print(f"evalhub app: warning: listening on {host}: other machines can read this store's results; "
+              "put an authenticating reverse proxy in front (docs/team.md)", file=sys.stderr)
     command = [
         sys.executable, "-m", "streamlit", "run", str(script),
         "--server.address", host, "--server.port", str(port),
@@ -64,7 +67,8 @@ def app_command(
         "--server.fileWatcherType", "none",     # a results viewer: no need to watch the source tree for edits
         "--client.toolbarMode", "viewer",       # no "Deploy" button or developer menu
     ]
-    print(f"evalhub app: http://{host}:{port}  (store: {db_path}; Ctrl+C stops it)", file=sys.stderr, flush=True)
+    print(f"evalhub app: http://{host}:{port}  (store: {where}; Ctrl+C stops it)", file=sys.stderr, flush=True)
     # Become the Streamlit server rather than wrap it: signals (Ctrl+C, a supervisor's SIGTERM) reach the
     # server itself, and no orphaned server outlives a killed wrapper.
-    os.execve(sys.executable, command, {**os.environ, "EVALHUB_DB": str(db_path)})
+    # The store's URL reaches the app without its password (moved to PGPASSWORD), so the page never shows it.
+    os.execve(sys.executable, command, {**os.environ, **where.child_env()})

@@ -13,7 +13,7 @@ from evalhub.cli._app import app
 
 
 @app.command()
-def runs(db: Optional[Path] = shared.DB, as_json: bool = typer.Option(False, "--json", help="Print JSON lines.")) -> None:
+def runs(db: Optional[str] = shared.DB, as_json: bool = typer.Option(False, "--json", help="Print JSON lines.")) -> None:
     """List stored runs, newest first."""
     from rich.console import Console
     from rich.markup import escape
@@ -39,7 +39,7 @@ def runs(db: Optional[Path] = shared.DB, as_json: bool = typer.Option(False, "--
 
 @app.command()
 def show(run: str = typer.Argument("latest", help="Run id, a unique prefix, or 'latest'."),
-         db: Optional[Path] = shared.DB,
+         db: Optional[str] = shared.DB,
          as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON.")) -> None:
     """Print one run's summary."""
     from evalhub.store import load_run
@@ -54,7 +54,7 @@ def show(run: str = typer.Argument("latest", help="Run id, a unique prefix, or '
 @app.command()
 def export(run: str = typer.Argument(..., help="Run id, or 'all'."),
            parquet: Path = typer.Option(..., "--parquet", help="Folder to write one Parquet file per table into."),
-           db: Optional[Path] = shared.DB) -> None:
+           db: Optional[str] = shared.DB) -> None:
     """Export runs to Parquet for a warehouse."""
     from evalhub.store import export_parquet, load_run
 

@@ -43,7 +43,7 @@ def _overrides(**flags) -> dict:
     return {name: value for name, value in flags.items() if value is not None}
 
 
-def _run(train, settings_class, config: Optional[Path], db: Optional[Path], overrides: dict) -> None:
+def _run(train, settings_class, config: Optional[Path], db: Optional[str], overrides: dict) -> None:
     from trainers.config import load_settings
 
     settings = load_settings(settings_class, config, overrides)
@@ -75,7 +75,7 @@ def sft(
     golden: List[str] = GOLDEN,
     strict: Optional[bool] = STRICT,
     overwrite: bool = OVERWRITE,
-    db: Optional[Path] = shared.DB,
+    db: Optional[str] = shared.DB,
 ) -> None:
     """Supervised fine-tuning (loss on the completion only) through TRL's SFTTrainer."""
     from trainers.sft import SFTSettings, train_sft
@@ -107,7 +107,7 @@ def dpo(
     golden: List[str] = GOLDEN,
     strict: Optional[bool] = STRICT,
     overwrite: bool = OVERWRITE,
-    db: Optional[Path] = shared.DB,
+    db: Optional[str] = shared.DB,
 ) -> None:
     """Direct preference optimisation through TRL's DPOTrainer; the reference is the base (adapter disabled)."""
     from trainers.dpo import DPOSettings, train_dpo

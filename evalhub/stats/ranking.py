@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -85,15 +85,24 @@ def bradley_terry(outcomes: Sequence[PairedOutcome], n_bootstrap: int = 500, con
     that were never compared with each other's group around the same centre: compare ratings only within
     models linked by comparisons.
     """
-    if not outcomes:
-        return []
-    models = sorted({o.model_a for o in outcomes} | {o.model_b for o in outcomes})
-    index = {model: i for i, model in enumerate(models)}
-    if any(not 0 <= o.score <= 1 for o in outcomes):
-        raise ValueError("a paired outcome's score is the share of the win, between 0 and 1")
     # Identical outcomes collapse into one weighted row: the fit and every resample get a few rows, not
     # thousands, and the result is the same.
-    rows = Counter((index[o.model_a], index[o.model_b], float(o.score)) for o in outcomes)
+    return bradley_terry_counts(Counter((o.model_a, o.model_b, float(o.score)) for o in outcomes),
+                                n_bootstrap=n_bootstrap, confidence=confidence, seed=seed, prior_sd=prior_sd)
+
+
+def bradley_terry_counts(outcomes: Mapping[tuple[str, str, float], int], n_bootstrap: int = 500,
+                         confidence: float = 0.95, seed: int = 0, prior_sd: float = 2.0) -> list[Rating]:
+    """`bradley_terry` over outcome counts: {(model_a, model_b, score): number of items}, as a database
+    aggregates them (the leaderboard reads counts per model pair, not judged items)."""
+    outcomes = {key: n for key, n in outcomes.items() if n > 0}
+    if not outcomes:
+        return []
+    models = sorted({a for a, _, _ in outcomes} | {b for _, b, _ in outcomes})
+    index = {model: i for i, model in enumerate(models)}
+    if any(not 0 <= score <= 1 for _, _, score in outcomes):
+        raise ValueError("a paired outcome's score is the share of the win, between 0 and 1")
+    rows = {(index[a], index[b], float(score)): n for (a, b, score), n in outcomes.items()}
     first = np.array([a for a, _, _ in rows])
     second = np.array([b for _, b, _ in rows])
     score = np.array([s for _, _, s in rows])

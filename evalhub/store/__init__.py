@@ -1,15 +1,20 @@
-"""The results store: a DuckDB file. This package is the only place in evalhub that speaks SQL.
+"""The results store: a DuckDB file (one machine, the default) or a PostgreSQL database (a team's shared
+store). This package is the only place in evalhub that speaks SQL; `_engine` is the only place that knows
+how the two engines differ.
 
-Writers open the file briefly, write one run in one transaction, and close it, so readers (the app) get
-their turn; readers open it read-only.
+Writers write one run in one transaction (and on DuckDB open the file briefly, so readers get their turn);
+readers open read-only connections, on PostgreSQL one snapshot that never blocks a writer.
 """
 
-from evalhub.store._connect import default_db_path, read_connection, write_connection
+from evalhub.store._connect import check_reachable, default_db_path, read_connection, store_exists, write_connection
 from evalhub.store._export import export_parquet
+from evalhub.store._import import ImportResult, import_runs
+from evalhub.store._location import StoreLocation, location
 from evalhub.store._training import save_training_run
-from evalhub.store._runs import list_runs, load_run, run_exists, save_run
-from evalhub.store._leaderboard import read_leaderboard, read_run
+from evalhub.store._runs import list_runs, load_run, run_exists, save_run, save_runs
+from evalhub.store._leaderboard import LeaderboardFilter, read_leaderboard, read_run
 
 __all__ = ["default_db_path", "read_connection", "write_connection", "save_run", "list_runs", "load_run", "run_exists",
            "export_parquet", "save_training_run",
-           "read_leaderboard", "read_run"]
+           "read_leaderboard", "read_run",
+           "StoreLocation", "location", "store_exists", "check_reachable", "save_runs", "import_runs", "ImportResult", "LeaderboardFilter"]

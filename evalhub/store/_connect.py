@@ -1,114 +1,138 @@
 """Opening the store: migrations on write, read-only for readers, a bounded wait when another process
-holds the file."""
+holds a DuckDB file. The same migrations build a DuckDB file and a PostgreSQL database."""
 
 from __future__ import annotations
 
 import contextlib
-import os
-import time
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from evalhub.errors import UserError
+from evalhub.store._engine import Connection, connect
+from evalhub.store._golden_sets import backfill as golden_sets_backfill
+from evalhub.store._location import StoreArg, StoreLocation, location
 from evalhub.store._schema import MIGRATIONS
 
 LOCK_WAIT_SECONDS = 30.0
 
 
-def default_db_path() -> Path:
-    """`EVALHUB_DB`, else ./evalhub.duckdb."""
-    return Path(os.environ.get("EVALHUB_DB") or "evalhub.duckdb")
+def default_db_path() -> StoreLocation:
+    """`EVALHUB_DB` (a DuckDB file or a PostgreSQL URL), else ./evalhub.duckdb."""
+    return location(None)
 
 
-def _connect(db: Path, read_only: bool, wait: float):
-    import duckdb
-
-    deadline = time.monotonic() + wait
-    delay = 0.05
-    while True:
-        try:
-            return duckdb.connect(str(db), read_only=read_only)
-        except duckdb.IOException as error:
-            if "lock" not in str(error).lower():
-                raise UserError(f"cannot open the store {db}: {error}") from error
-            if time.monotonic() >= deadline:
-                # DuckDB's message names the process holding the lock (its PID).
-                holder = str(error).split("Conflicting lock is held in", 1)[-1].strip().splitlines()[0]
-                raise UserError(
-                    f"the store {db} is locked by another process ({holder}); wait for it to finish or use --db"
-                ) from error
-            time.sleep(delay)
-            delay = min(delay * 2, 1.0)
+def store_exists(db: StoreArg = None) -> bool:
+    """Whether there is a store to read: a file that exists; a database is assumed to (connecting tells)."""
+    where = location(db)
+    return where.is_postgres or where.path.exists()
 
 
-def has_table(con, name: str) -> bool:
+def check_reachable(db: StoreArg = None) -> None:
+    """Connect once and close: a PostgreSQL URL that is malformed, a wrong password or a server that is down
+    is a one-line UserError now rather than later. A DuckDB file needs no check."""
+    where = location(db)
+    if where.is_postgres:
+        connect(where, read_only=True, wait=0).close()
+
+
+def has_table(con: Connection, name: str) -> bool:
+    return name in con.tables()
+
+
+def _version(con: Connection) -> int:
     # fetchall, not fetchone: DuckDB 2 refuses further work on a connection with an unfinished result.
-    return con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]).fetchall()[0][0] > 0
+    return con.execute("SELECT max(version) FROM schema_version").fetchall()[0][0] or 0
 
 
-def _has_foreign_tables(con) -> bool:
-    return con.execute("SELECT count(*) FROM information_schema.tables").fetchall()[0][0] > 0
-
-
-def _check_readable(con, db: Path) -> None:
+def _check_readable(con: Connection, db: StoreLocation) -> None:
     """A reader never migrates; it refuses a file that is not an evalhub store, or one a newer evalhub wrote."""
-    if not has_table(con, "schema_version") or not has_table(con, "runs"):
+    tables = con.tables()
+    if "schema_version" not in tables or "runs" not in tables:
+        if db.is_postgres:
+            raise UserError(f"the database {db} holds no evalhub store yet; write a run into it first "
+                            "(`evalhub compare --db URL` or `evalhub import ... --db URL`)")
         raise UserError(f"{db} is not an evalhub store (no evalhub tables); point --db at the file "
                         "`evalhub compare` writes, or at a new path")
-    version = con.execute("SELECT max(version) FROM schema_version").fetchall()[0][0] or 0
+    version = _version(con)
     if version > len(MIGRATIONS):
         raise UserError(f"the store {db} was written by a newer evalhub (schema {version}, this one reads up to "
                         f"{len(MIGRATIONS)}); upgrade evalhub")
 
 
-def _migrate(con) -> None:
-    current = 0
-    if has_table(con, "schema_version"):
-        current = con.execute("SELECT max(version) FROM schema_version").fetchone()[0] or 0
-    if current > len(MIGRATIONS):
-        raise UserError(f"the store was written by a newer evalhub (schema {current}, this one knows up to "
-                        f"{len(MIGRATIONS)}); upgrade evalhub")
-    if current == 0 and _has_foreign_tables(con):
-        raise UserError("the file holds tables that are not evalhub's; point --db at an evalhub store or a new path")
-    for version, sql in enumerate(MIGRATIONS[current:], start=current + 1):
-        con.execute("BEGIN TRANSACTION")
-        con.execute(sql)
-        con.execute("INSERT INTO schema_version (version) VALUES (?)", [version])
-        con.execute("COMMIT")
+# Steps run in Python right after the migration that creates the named table, in its transaction: filling
+# a new table from what older runs already hold.
+BACKFILLS: dict[str, Callable[[Connection], None]] = {"run_golden_sets": golden_sets_backfill}
+
+
+def _migrate(con: Connection) -> None:
+    """Apply the missing migrations, one transaction each. On PostgreSQL an advisory lock makes concurrent
+    first writers take turns, each re-reading the version under the lock."""
+    while True:
+        con.begin()
+        try:
+            con.lock_migrations()
+            tables = con.tables()
+            current = _version(con) if "schema_version" in tables else 0
+            if current > len(MIGRATIONS):
+                raise UserError(f"the store was written by a newer evalhub (schema {current}, this one knows up to "
+                                f"{len(MIGRATIONS)}); upgrade evalhub")
+            if current == 0 and tables:
+                where = ("the database's schema holds tables that are not evalhub's; use a database of its own "
+                         "(createdb evalhub)" if con.is_postgres else
+                         "the file holds tables that are not evalhub's; point --db at an evalhub store or a new path")
+                raise UserError(where)
+            if current == len(MIGRATIONS):
+                con.commit()
+                return
+            sql = MIGRATIONS[current]
+            con.script(sql)
+            for table, backfill in BACKFILLS.items():
+                if f"CREATE TABLE {table} " in sql or f"CREATE TABLE {table}(" in sql:
+                    backfill(con)
+            con.execute("INSERT INTO schema_version (version) VALUES (?)", [current + 1])
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
 
 
 @contextlib.contextmanager
-def write_connection(db: Path | None = None, wait: float = LOCK_WAIT_SECONDS) -> Iterator:
-    """A migrated read-write connection inside one transaction: committed on success, rolled back on error."""
-    db = Path(db) if db else default_db_path()
-    if db.is_dir():
-        raise UserError(f"--db {db}: is a folder; pass a store file such as {db / 'evalhub.duckdb'}")
-    db.parent.mkdir(parents=True, exist_ok=True)
-    con = _connect(db, read_only=False, wait=wait)
+def write_connection(db: StoreArg = None, wait: float = LOCK_WAIT_SECONDS) -> Iterator[Connection]:
+    """A migrated read-write connection inside one transaction: committed on success, rolled back on error
+    (and by the server when the process dies), so a run is stored whole or not at all."""
+    where = location(db)
+    if where.path is not None:
+        where.path.parent.mkdir(parents=True, exist_ok=True)
+    con = connect(where, read_only=False, wait=wait)
     try:
         _migrate(con)
-        con.execute("BEGIN TRANSACTION")
+        con.begin()
         try:
             yield con
         except BaseException:
-            con.execute("ROLLBACK")
+            con.rollback()
             raise
-        con.execute("COMMIT")
+        con.commit()
     finally:
         con.close()
 
 
 @contextlib.contextmanager
-def read_connection(db: Path | None = None, wait: float = LOCK_WAIT_SECONDS) -> Iterator:
+def read_connection(db: StoreArg = None, wait: float = LOCK_WAIT_SECONDS) -> Iterator[Connection]:
     """A short-lived read-only connection; a missing store is a user error naming how to fill one."""
-    db = Path(db) if db else default_db_path()
-    if not db.exists():
-        raise UserError(f"no store at {db}; run `evalhub demo` or `evalhub compare` first, or point --db at one")
-    if db.is_dir():
-        raise UserError(f"--db {db}: is a folder; pass a store file such as {db / 'evalhub.duckdb'}")
-    con = _connect(db, read_only=True, wait=wait)
+    where = location(db)
+    if not store_exists(where):
+        raise UserError(f"no store at {where}; run `evalhub demo` or `evalhub compare` first, or point --db at one")
+    con = connect(where, read_only=True, wait=wait)
     try:
-        _check_readable(con, db)
+        _check_readable(con, where)
         yield con
     finally:
+        if where.is_postgres:
+            con.rollback()
         con.close()
+
+
+def as_path(db: StoreArg) -> Path | None:
+    """The file of a DuckDB store (None for a database)."""
+    return location(db).path

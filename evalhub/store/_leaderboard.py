@@ -2,7 +2,11 @@
 
 Each read opens one short-lived read-only connection (with `read_connection`'s bounded retry), takes what
 the page needs in one go and closes, so a compare writing its run is never kept waiting for long and the
-page sees one consistent state.
+page sees one consistent state (on PostgreSQL, one snapshot that never blocks a writer).
+
+The leaderboard aggregates in the database: it reads counts per run and golden set (`run_golden_sets`,
+written with each run) and per model pair, not judge calls, so a page costs about the same at 1,000 runs
+as at 10,000 (bench/app_reads.py).
 """
 
 from __future__ import annotations
@@ -10,11 +14,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 from evalhub.contracts import RunSummary
 from evalhub.errors import UserError
-from evalhub.store._connect import default_db_path, has_table, read_connection
+from evalhub.store._connect import has_table, read_connection
+from evalhub.store._engine import database_errors
+from evalhub.store._golden_sets import counts_for_older_store
+from evalhub.store._location import StoreArg, location
 
 
 @dataclass(frozen=True)
@@ -69,11 +75,79 @@ class StoredGeneration:
 
 
 @dataclass(frozen=True)
+class GoldenSetCounts:
+    """A run's judged items on one golden set, both orders folded and counted in SQL as the run was written."""
+
+    golden_file: str
+    golden_key: str              # sha256 of the file as the run read it (its path when unrecorded)
+    golden_sets: int             # how many golden sets the run judged
+    wins: int
+    ties: int
+    losses: int
+    unscored: int
+    judge_calls: int
+    cost_usd: float | None
+
+
+@dataclass(frozen=True)
+class ItemOrders:
+    """One item's two judged orders (for a golden set's share of a run over several): verdicts with the tuned
+    answer first and second, and both answers' lengths in characters."""
+
+    item_id: str
+    tuned_first: str | None
+    tuned_second: str | None
+    tuned_length: int
+    base_length: int
+
+
+@dataclass(frozen=True)
+class LeaderboardRow:
+    """One (run, golden set) of the table; `golden` is None for a run that judged no golden set. `items` are
+    read only for runs over several golden sets, whose stored statistics cover all of them together."""
+
+    run: StoredRun
+    golden: GoldenSetCounts | None
+    items: list[ItemOrders] | None = None
+
+
+@dataclass(frozen=True)
+class PairCounts:
+    """Items of one golden set judged between a tuned model and its base, summed over the runs passing the
+    filters: what a Bradley-Terry fit needs."""
+
+    golden_key: str
+    tuned_id: str
+    base_id: str
+    wins: int
+    ties: int
+    losses: int
+
+
+@dataclass(frozen=True)
+class LeaderboardFilter:
+    """The runs a page shows. Empty tuples keep everything; a golden key None stands for runs that judged no
+    golden set. Without `every_run`, only the newest run per tuned model and golden set is listed."""
+
+    golden_keys: tuple[str | None, ...] = ()
+    judges: tuple[str, ...] = ()              # a run without a judge is '–'
+    base_ids: tuple[str, ...] = ()
+    every_run: bool = False
+
+
+@dataclass(frozen=True)
 class LeaderboardData:
-    runs: list[StoredRun]
-    judgments: list[StoredJudgment]   # raw replies left out: the leaderboard only counts verdicts
-    # characters of each answer, keyed (run_id, golden_file, item_id, role): the length-controlled win rate needs them
-    answer_lengths: dict[tuple[str, str, str, str], int]
+    """What the leaderboard draws, aggregated in the database: choices for the filters over every run, the
+    table's rows, and outcome counts per model pair for the ranking."""
+
+    models: dict[str, StoredModel]
+    golden_sets: dict[str, str]        # golden key -> a path it was read from (for its name)
+    judges: list[str]                  # '–' for runs without a judge
+    base_ids: list[str]
+    unjudged: bool                     # some run judged no golden set
+    run_count: int
+    rows: list[LeaderboardRow]         # newest first
+    pairs: list[PairCounts]
 
 
 @dataclass(frozen=True)
@@ -94,7 +168,7 @@ class RunDetail:
 
 
 _RUN_COLUMNS = """
-    r.run_id, r.kind, r.created_at, r.judge, r.golden, json_extract(r.config, '$.inputs'), r.summary,
+    r.run_id, r.kind, r.created_at, r.judge, r.golden, r.config -> 'inputs', r.summary,
     b.model_id, b.kind, b.path, b.adapter_hash, t.model_id, t.kind, t.path, t.adapter_hash
 """
 _RUN_FROM = "FROM runs r JOIN models b ON b.model_id = r.base_model_id JOIN models t ON t.model_id = r.tuned_model_id"
@@ -116,35 +190,141 @@ def _dicts(cursor) -> list[dict]:
     return [dict(zip(columns, row)) for row in cursor.fetchall()]
 
 
-def _query(db: Path | None, read):
+def _query(db: StoreArg, read):
     """Run `read(con)` on a read-only connection; a file that is not an evalhub store is a user error."""
-    import duckdb
-
-    db = Path(db) if db else default_db_path()
-    with read_connection(db) as con:
+    where = location(db)
+    with read_connection(where) as con:
         try:
             return read(con)
-        except duckdb.CatalogException as error:
-            raise UserError(f"{db} is not an evalhub store ({str(error).splitlines()[0]}); "
-                            "point the app at the file `evalhub compare --db` wrote") from None
+        except database_errors() as error:
+            raise UserError(f"{where} is not an evalhub store ({str(error).splitlines()[0]}); "
+                            "point the app at the store `evalhub compare --db` wrote") from None
 
 
-def read_leaderboard(db: Path | None = None) -> LeaderboardData:
-    """Every run (newest first) and every judge call's verdict, read in one connection."""
+def _where(filters: LeaderboardFilter) -> tuple[str, list]:
+    clauses, params = [], []
+    keys = [k for k in filters.golden_keys if k is not None]
+    if filters.golden_keys:
+        either = []
+        if keys:
+            either.append(f"g.golden_key IN ({', '.join('?' for _ in keys)})")
+            params += keys
+        if None in filters.golden_keys:
+            either.append("g.golden_key IS NULL")
+        clauses.append("(" + " OR ".join(either) + ")")
+    if filters.judges:
+        clauses.append(f"coalesce(r.judge, '–') IN ({', '.join('?' for _ in filters.judges)})")
+        params += list(filters.judges)
+    if filters.base_ids:
+        clauses.append(f"r.base_model_id IN ({', '.join('?' for _ in filters.base_ids)})")
+        params += list(filters.base_ids)
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+_GOLDEN_COLUMNS = "g.golden_file, g.golden_key, g.golden_sets, g.wins, g.ties, g.losses, g.unscored, g.judge_calls, g.cost_usd"
+_ITEMS = """
+SELECT i.run_id, i.golden_file, i.item_id, i.first, i.second,
+       coalesce(length(t.output), 0), coalesce(length(b.output), 0)
+FROM (
+    SELECT run_id, golden_file, item_id,
+           max(CASE WHEN tuned_position = 'A' AND status = 'ok' THEN verdict END) AS first,
+           max(CASE WHEN tuned_position = 'B' AND status = 'ok' THEN verdict END) AS second
+    FROM judgments WHERE NOT is_canary AND run_id IN ({runs})
+    GROUP BY run_id, golden_file, item_id
+) i
+LEFT JOIN generations t ON t.run_id = i.run_id AND t.role = 'tuned' AND t.golden_file = i.golden_file AND t.item_id = i.item_id
+LEFT JOIN generations b ON b.run_id = i.run_id AND b.role = 'base' AND b.golden_file = i.golden_file AND b.item_id = i.item_id
+ORDER BY i.run_id, i.golden_file, i.item_id
+"""
+
+
+def _items(con, run_ids: list[str]) -> dict[tuple[str, str], list[ItemOrders]]:
+    items: dict[tuple[str, str], list[ItemOrders]] = {}
+    if run_ids:
+        marks = ", ".join("?" for _ in run_ids)
+        for run_id, golden_file, *item in con.execute(_ITEMS.format(runs=marks), run_ids).fetchall():
+            items.setdefault((run_id, golden_file), []).append(ItemOrders(*item))
+    return items
+
+
+def read_leaderboard(db: StoreArg = None, filters: LeaderboardFilter | None = None) -> LeaderboardData:
+    """The leaderboard, aggregated in the database in one read-only snapshot: the runs passing `filters` (the
+    newest per tuned model and golden set unless `every_run`) with their per-golden-set counts, and outcome
+    counts per model pair over every run passing the filters. No judge call is read, except the per-item
+    verdicts of the listed runs that judged several golden sets."""
+    filters = filters or LeaderboardFilter()
 
     def read(con) -> LeaderboardData:
-        runs = [_run(row) for row in con.execute(f"SELECT {_RUN_COLUMNS} {_RUN_FROM} ORDER BY r.created_at DESC, r.run_id").fetchall()]
-        judgments = [StoredJudgment(*row) for row in con.execute(
-            f"SELECT {_JUDGMENT_COLUMNS.format(raw='NULL')} FROM judgments ORDER BY run_id, golden_file, item_id, tuned_position"
-        ).fetchall()]
-        lengths = {(run_id, golden_file, item_id, role): length for run_id, golden_file, item_id, role, length in con.execute(
-            "SELECT run_id, golden_file, item_id, role, coalesce(length(output), 0) FROM generations").fetchall()}
-        return LeaderboardData(runs=runs, judgments=judgments, answer_lengths=lengths)
+        if "run_golden_sets" not in con.tables():
+            counts_for_older_store(con)
+        models = {row[0]: StoredModel(*row) for row in con.execute(
+            "SELECT model_id, kind, path, adapter_hash FROM models").fetchall()}
+        golden_sets = dict(con.execute(
+            "SELECT golden_key, max(golden_file) FROM run_golden_sets GROUP BY golden_key").fetchall())
+        judges = sorted(r[0] for r in con.execute("SELECT DISTINCT coalesce(judge, '–') FROM runs").fetchall())
+        base_ids = sorted(r[0] for r in con.execute("SELECT DISTINCT base_model_id FROM runs").fetchall())
+        run_count, unjudged = con.execute(
+            "SELECT count(*), sum(CASE WHEN NOT EXISTS (SELECT 1 FROM run_golden_sets g WHERE g.run_id = r.run_id) "
+            "THEN 1 ELSE 0 END) FROM runs r").fetchall()[0]
+        where, params = _where(filters)
+        newest = "" if filters.every_run else " WHERE newest = 1"
+        listed = con.execute(
+            f"SELECT * FROM (SELECT {_RUN_COLUMNS}, {_GOLDEN_COLUMNS}, row_number() OVER ("
+            "PARTITION BY r.tuned_model_id, g.golden_key ORDER BY r.created_at DESC, r.run_id DESC) AS newest "
+            f"{_RUN_FROM} LEFT JOIN run_golden_sets g ON g.run_id = r.run_id{where}) listed{newest}", params).fetchall()
+        n_run = len(_RUN_COLUMNS.split(","))
+        several = sorted({row[0] for row in listed if row[n_run + 2] is not None and row[n_run + 2] > 1})
+        items = _items(con, several)
+        rows = []
+        runs: dict[str, StoredRun] = {}
+        for row in listed:
+            run = runs.get(row[0]) or runs.setdefault(row[0], _run(row[:n_run]))
+            golden = GoldenSetCounts(*row[n_run:n_run + 9]) if row[n_run] is not None else None
+            rows.append(LeaderboardRow(run=run, golden=golden, items=(
+                items.get((run.run_id, golden.golden_file), []) if golden and golden.golden_sets > 1 else None)))
+        rows.sort(key=lambda r: (r.run.created_at, r.run.run_id), reverse=True)
+        pairs = [PairCounts(*row) for row in con.execute(
+            "SELECT g.golden_key, r.tuned_model_id, r.base_model_id, CAST(sum(g.wins) AS BIGINT), "
+            "CAST(sum(g.ties) AS BIGINT), CAST(sum(g.losses) AS BIGINT) "
+            f"FROM runs r JOIN run_golden_sets g ON g.run_id = r.run_id{where} "
+            "GROUP BY g.golden_key, r.tuned_model_id, r.base_model_id "
+            "ORDER BY g.golden_key, r.tuned_model_id, r.base_model_id", params).fetchall()]
+        return LeaderboardData(models=models, golden_sets=golden_sets, judges=judges, base_ids=base_ids,
+                               unjudged=bool(unjudged), run_count=run_count, rows=rows, pairs=pairs)
 
     return _query(db, read)
 
 
-def read_run(run_id: str, db: Path | None = None) -> RunDetail:
+@dataclass(frozen=True)
+class RunChoice:
+    """A run as the run page's picker lists it."""
+
+    run_id: str
+    created_at: dt.datetime
+    base_id: str
+    tuned_id: str
+
+
+def read_run_choices(db: StoreArg = None) -> list[RunChoice]:
+    """Every run, newest first, with only what the run picker shows."""
+    return _query(db, lambda con: [RunChoice(*row) for row in con.execute(
+        "SELECT run_id, created_at, base_model_id, tuned_model_id FROM runs ORDER BY created_at DESC, run_id DESC"
+    ).fetchall()])
+
+
+def store_state(db: StoreArg = None) -> tuple:
+    """Changes whenever a writer commits, so the app's cached reads are refreshed after a run lands and reused
+    otherwise: a store file's (and its write-ahead log's) size and time; a database's run count and newest
+    run."""
+    where = location(db)
+    if where.path is not None:
+        files = [where.path, where.path.with_name(where.path.name + ".wal")]
+        return tuple((f.stat().st_mtime_ns, f.stat().st_size) if f.exists() else None for f in files)
+    return _query(where, lambda con: tuple(con.execute(
+        "SELECT count(*), max(created_at), (SELECT count(*) FROM training_runs) FROM runs").fetchall()[0]))
+
+
+def read_run(run_id: str, db: StoreArg = None) -> RunDetail:
     """One run with its settings, judge calls, answers, benchmark and perplexity rows and training curve."""
 
     def read(con) -> RunDetail:

@@ -1,7 +1,21 @@
 """The store's schema, as an ordered list of migrations. Never edit a released migration: append one.
 
-A store file records the highest applied version in `schema_version`; opening a store for writing applies
+A store records the highest applied version in `schema_version`; opening a store for writing applies
 whatever is missing, in one transaction each.
+
+The same list builds a DuckDB file and a PostgreSQL database (store/_engine.py applies it to both). To stay
+portable, a new migration:
+  - uses types both engines know: VARCHAR, INTEGER, BIGINT, DOUBLE (written as DOUBLE PRECISION for
+    PostgreSQL by the engine layer), BOOLEAN, TIMESTAMP, JSON; defaults: constants or current_timestamp;
+  - is plain DDL (CREATE TABLE / CREATE INDEX / ALTER TABLE ADD COLUMN ...), statements separated by `;`, with
+    no engine-specific syntax (no CREATE SEQUENCE tricks, no DuckDB macros, no PostgreSQL SERIAL, no
+    IF NOT EXISTS needed: a migration runs exactly once);
+  - keys rows by run_id (a column named run_id) when they belong to one run, so `evalhub import` and
+    `evalhub export` carry them with their run, and gives every table a PRIMARY KEY (import skips rows whose
+    key the target already holds);
+  - needs no data rewrite in SQL; a new table to fill from older runs gets a Python step in
+    store/_connect.py's BACKFILLS, run in the migration's transaction.
+Test a new migration on both engines: tests/test_store.py runs against DuckDB and a real PostgreSQL server.
 """
 
 MIGRATIONS: list[str] = [
@@ -126,6 +140,94 @@ MIGRATIONS: list[str] = [
         output VARCHAR NOT NULL,           -- the ideal answer
         tags JSON,
         PRIMARY KEY (run_id, golden_file, item_id)
+    );
+    """,
+    # 3: each run's judged items per golden set, folded (both orders) and counted in SQL when the run is
+    # written, so the leaderboard and ranking read counts per run and per model pair instead of every judge call.
+    """
+    CREATE TABLE run_golden_sets (
+        run_id VARCHAR NOT NULL,
+        golden_file VARCHAR NOT NULL,
+        golden_key VARCHAR NOT NULL,       -- sha256 of the golden file as the run read it (its path if unrecorded)
+        position INTEGER NOT NULL,         -- its place in the run's list of golden sets
+        golden_sets INTEGER NOT NULL,      -- how many golden sets the run judged
+        wins INTEGER NOT NULL,             -- items, from the tuned model's side, both orders folded
+        ties INTEGER NOT NULL,
+        losses INTEGER NOT NULL,
+        unscored INTEGER NOT NULL,         -- items an order of which gave no verdict
+        judge_calls INTEGER NOT NULL,      -- canaries included
+        cost_usd DOUBLE,
+        PRIMARY KEY (run_id, golden_file)
+    );
+    CREATE INDEX run_golden_sets_key ON run_golden_sets (golden_key);
+    """,
+    # 4: tags naming deployed models (`evalhub tag`), and arenas: many models judged pair by pair, with their
+    # ratings, pairwise results and every judge call (`evalhub arena`). An arena's generations go to
+    # `generations` and its golden items to `golden_items`, keyed by the arena's run_id (role: the model's name).
+    """
+    CREATE TABLE tags (
+        name VARCHAR PRIMARY KEY,
+        model_id VARCHAR NOT NULL,
+        kind VARCHAR NOT NULL,             -- 'base', 'adapter', 'full'
+        path VARCHAR NOT NULL,
+        base_path VARCHAR,                 -- an adapter's base, as it was found when tagged
+        weights_hash VARCHAR NOT NULL,     -- the adapter file's sha256, or the model folder's fingerprint
+        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+    );
+    CREATE TABLE arenas (
+        run_id VARCHAR PRIMARY KEY,
+        created_at TIMESTAMP NOT NULL,
+        judge VARCHAR,
+        golden JSON,                       -- list of golden set files
+        anchor VARCHAR,                    -- the model every other was judged against, or NULL: every pair
+        config JSON NOT NULL,              -- the full configuration, with library versions
+        summary JSON NOT NULL              -- the `--json` summary
+    );
+    CREATE TABLE arena_models (
+        run_id VARCHAR NOT NULL,
+        model VARCHAR NOT NULL,            -- the model's name in the arena (its argument)
+        model_id VARCHAR NOT NULL,
+        position INTEGER NOT NULL,         -- its place on the command line
+        rating DOUBLE,                     -- Bradley-Terry, Elo scale
+        ci_lo DOUBLE,
+        ci_hi DOUBLE,
+        rank INTEGER,
+        comparisons INTEGER NOT NULL,
+        PRIMARY KEY (run_id, model)
+    );
+    CREATE TABLE arena_pairs (
+        run_id VARCHAR NOT NULL,
+        a VARCHAR NOT NULL,
+        b VARCHAR NOT NULL,
+        wins INTEGER NOT NULL,             -- items, from a's side, both orders folded
+        losses INTEGER NOT NULL,
+        ties INTEGER NOT NULL,
+        unscored INTEGER NOT NULL,
+        win_rate DOUBLE,
+        ci_lo DOUBLE,
+        ci_hi DOUBLE,
+        p_value DOUBLE,
+        p_holm DOUBLE,
+        significant BOOLEAN NOT NULL,
+        PRIMARY KEY (run_id, a, b)
+    );
+    CREATE TABLE arena_judgments (
+        run_id VARCHAR NOT NULL,
+        a VARCHAR NOT NULL,
+        b VARCHAR NOT NULL,
+        golden_file VARCHAR NOT NULL,
+        item_id VARCHAR NOT NULL,
+        a_position VARCHAR NOT NULL,       -- 'A' or 'B': where a's answer stood in this call
+        judge VARCHAR NOT NULL,
+        raw_reply VARCHAR,
+        status VARCHAR NOT NULL,
+        verdict VARCHAR,                   -- from a's side: 'win', 'loss', 'tie'; NULL unless ok
+        reason VARCHAR,
+        prompt_tokens INTEGER,
+        completion_tokens INTEGER,
+        cost_usd DOUBLE,
+        is_canary BOOLEAN NOT NULL DEFAULT false,
+        PRIMARY KEY (run_id, a, b, golden_file, item_id, a_position)
     );
     """,
 ]

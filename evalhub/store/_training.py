@@ -4,13 +4,13 @@ runs of that adapter can be joined to how it was trained."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from evalhub.store._connect import write_connection
+from evalhub.store._location import StoreArg
 
 
 def save_training_run(adapter_hash: str, path: str, method: str, config: dict, curves: list[dict],
-                      db: Path | None = None) -> None:
+                      db: StoreArg = None) -> None:
     """Write one training run and its curve points (dicts with step, split, loss) in one transaction.
 
     Training with one seed reproduces the same adapter bytes, hence the same hash: a rerun replaces the
