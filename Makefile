@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # ("operator torchvision::nms does not exist"); evalhub needs none of them.
 BREAKS_TRANSFORMERS := torchvision torchaudio torchcodec
 
-.PHONY: demo test venv browser
+.PHONY: demo test venv browser postgres
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
@@ -28,5 +28,13 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || echo "warning: could not install chromium; the browser test will be skipped" >&2; }
 
-test: $(STAMP) browser
+# The PostgreSQL store tests start a real server (initdb, pg_ctl) in a temporary folder; install Debian's
+# server where it is missing.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || { \
+	  echo "installing Debian's postgresql for the PostgreSQL store tests" >&2; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) \
+	  || echo "warning: could not install postgresql; the PostgreSQL store tests will be skipped" >&2; }
+
+test: $(STAMP) browser postgres
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pytest
