@@ -6,7 +6,14 @@
     outcome.stats      # win rate with CIs, sign test, position consistency, LC win rate, canaries, cost
 
 Every item is judged in both orders (tuned answer as "Answer A", then as "Answer B"); an item counts only
-when both orders gave a verdict, and orders that disagree make a tie.
+when both orders gave a verdict, and orders that disagree make a tie. An item whose two answers are the same
+text (whitespace aside) is a tie without a judge call (`identical_pairs`), as AlpacaEval settles them.
+
+`judge` may be a list: a panel. Each judge judges every pair in both orders and gets its own statistics
+(`stats["judges"]`); per item the panel's verdict is the verdict more than half of the judges gave, else a
+tie, and a judge without a verdict still counts in that denominator. The pooled counts are the panel's, and
+`stats["judge_agreement"]` says how far the judges agree (Cohen's kappa for two, Fleiss' for more). What the
+judge is shown and how its reply is read is a protocol file (`options.protocol`, _protocol_file.py).
 
 Judges (a registry by prefix, _registry.py; each provider imported only when chosen):
 - "openai:MODEL" through the openai SDK (OPENAI_API_KEY; `base_url` for any OpenAI-compatible server);
@@ -33,11 +40,13 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from evalhub.errors import UserError
-from evalhub.judge._protocol import TEMPLATE_HASH, CallOutcome, PairRequest
+from evalhub.judge._protocol import CallOutcome, PairRequest
+from evalhub.judge._protocol_file import DEFAULT_PROTOCOL, load_protocol, shipped_protocols
 from evalhub.judge._registry import Judge, make_judge
 from evalhub.records import GoldenItem, Generation
 
-__all__ = ["JudgeOptions", "JudgeOutcome", "Judge", "judge_pairs", "check_judge", "CANARY_NON_ANSWER"]
+__all__ = ["JudgeOptions", "JudgeOutcome", "Judge", "judge_pairs", "check_judge", "CANARY_NON_ANSWER", "panel_name",
+           "load_protocol", "shipped_protocols", "same_answer"]
 
 # The constant non-answer canaries pit against the ideal answer: any working judge prefers the ideal.
 CANARY_NON_ANSWER = "I'm sorry, I don't know."
@@ -67,7 +76,10 @@ class JudgeOptions:
     retry_backoff: float = 0.5           # first wait between retries in seconds, doubling up to 8 s (Retry-After wins)
     prices: Mapping[str, Sequence[float]] | None = None  # model -> (input, output) USD per million tokens
     reasks: int = 1                      # re-asks of a reply that could not be read
-    max_completion_tokens: int = 300     # the verdict and a short reason
+    # The judge's reply budget; None: the protocol's (300 for pairwise's verdict and short reason, 2048 for
+    # arena-hard, whose judge writes its own answer first).
+    max_completion_tokens: int | None = None
+    protocol: str = DEFAULT_PROTOCOL     # a shipped protocol's name or a protocol .toml file (--judge-protocol)
     structured_output: bool = True       # openai: send response_format (json_schema); turned off if the endpoint refuses it
     vllm_args: Mapping[str, Any] | None = None  # vllm: judge: extra vllm.LLM arguments (tensor_parallel_size, max_model_len, ...)
     bootstrap_resamples: int = 2000
@@ -76,8 +88,17 @@ class JudgeOptions:
 
 @dataclass
 class JudgeOutcome:
+    """`judgments`: the rows of the store's `judgments` table: every call of a single judge, or for a panel the
+    panel's verdict per item and order (judge = the panel's name). `calls`: every judge's call rows (for a
+    single judge, the same rows). `stats`: the pooled statistics, with each judge's under "judges"."""
+
     judgments: list[dict] = field(default_factory=list)
     stats: dict = field(default_factory=dict)
+    calls: list[dict] = field(default_factory=list)
+
+    @property
+    def panel(self) -> bool:
+        return self.stats.get("judges") is not None
 
 
 @dataclass(frozen=True)
@@ -89,49 +110,114 @@ class _PlannedCall:
 
 
 def judge_pairs(items: Sequence[GoldenItem], base: Mapping[str, Generation], tuned: Mapping[str, Generation],
-                judge: str, options: JudgeOptions = JudgeOptions(), golden_file: str = "") -> JudgeOutcome:
-    """Judge every item's tuned answer against its base answer, blind and in both orders.
+                judge: str | Sequence[str], options: JudgeOptions = JudgeOptions(),
+                golden_file: str = "") -> JudgeOutcome:
+    """Judge every item's tuned answer against its base answer, blind and in both orders, by one judge or a
+    panel (a list of judges).
 
     Items whose base or tuned generation failed are not judged and count as unscored. Canary rows carry
     item_id "canary:<item id>" and is_canary=True, and never enter the win rate.
     """
-    from evalhub.stats.pairwise import ItemVerdicts, canary_accuracy, pairwise_stats
-
+    judges = _judge_list(judge)
     _check_inputs(items, base, tuned, options)
-    backend = make_judge(judge, options, [item.output for item in items])
-    judged = [i for i in items if _usable(base[i.id]) and _usable(tuned[i.id])]
-    planned = _plan(judged, base, tuned, options)
+    protocol = load_protocol(options.protocol)
+    references = [item.output for item in items]
+    backends: dict[str, Judge] = {}
     try:
-        outcomes = _run_to_completion(_run(backend, planned, options))
+        for name in judges:
+            backends[name] = make_judge(name, options, references)
+        judged = [i for i in items if _usable(base[i.id]) and _usable(tuned[i.id])]
+        identical = {i.id for i in judged if same_answer(base[i.id].output, tuned[i.id].output)}
+        planned = _plan([i for i in judged if i.id not in identical], judged, base, tuned, options)
+        outcomes = _run_to_completion(_run(list(backends.values()), planned, options))
     finally:
-        backend.close()
-    if backend.stop_reason is not None:
-        raise backend.stop_reason
+        for backend in backends.values():
+            backend.close()
+    for backend in backends.values():
+        if backend.stop_reason is not None:
+            raise backend.stop_reason
 
-    judgments = [_row(call, outcome, judge, golden_file) for call, outcome in zip(planned, outcomes)]
-    tuned_side = {(r["item_id"], r["tuned_position"]): r["verdict"] for r in judgments if not r["is_canary"]}
-    stats = pairwise_stats(
-        [ItemVerdicts(i.id, tuned_side.get((i.id, "A")), tuned_side.get((i.id, "B")),
-                      len(tuned[i.id].output or ""), len(base[i.id].output or "")) for i in items],
-        seed=options.seed, resamples=options.bootstrap_resamples)
-    regular = [r for r in judgments if not r["is_canary"]]
-    canary_rows = [r for r in judgments if r["is_canary"] and r["status"] != "api_error"]
+    calls: list[dict] = []
+    per_judge: dict[str, dict] = {}
+    item_verdicts: dict[str, dict[str, str | None]] = {}
+    for name, backend, judge_outcomes in zip(judges, backends.values(), outcomes):
+        rows = [_row(call, outcome, name, golden_file) for call, outcome in zip(planned, judge_outcomes)]
+        rows += [_identical_row(item_id, position, name, golden_file) for item_id in sorted(identical) for position in "AB"]
+        calls += rows
+        per_judge[name], item_verdicts[name] = _judge_stats(rows, items, base, tuned, identical, backend, options)
+        per_judge[name]["identical_pairs"] = len(identical)
+    extra_common = {"not_judged_items": len(items) - len(judged), "canaries": options.canaries,
+                    "use_reference": options.use_reference, "template_hash": protocol.hash,
+                    "protocol": protocol.name}
+    if len(judges) == 1:
+        stats = per_judge[judges[0]]
+        stats["extra"].update(extra_common)
+        stats.update({"protocol": protocol.describe(), "judges": None, "judge_agreement": None})
+        return JudgeOutcome(judgments=calls, stats=stats, calls=calls)
+
+    stats = _panel_stats(judges, per_judge, item_verdicts, calls, items, base, tuned, identical, options)
+    stats["identical_pairs"] = len(identical)
+    stats["extra"].update(extra_common)
+    stats["protocol"] = protocol.describe()
+    for judge_stats in per_judge.values():
+        judge_stats.pop("extra", None)
+    stats["judges"] = per_judge
+    from evalhub.stats.agreement import panel_agreement
+
+    # Identical pairs are ties every judge "agrees" on without being asked: they would inflate agreement.
+    stats["judge_agreement"] = panel_agreement({name: {i: v for i, v in verdicts.items() if i not in identical}
+                                                for name, verdicts in item_verdicts.items()})
+    return JudgeOutcome(judgments=_panel_rows(judges, calls, golden_file), stats=stats, calls=calls)
+
+
+def panel_name(judges: Sequence[str]) -> str:
+    """How a panel is named in the store and the reports: its judges joined by ' + '."""
+    return " + ".join(judges)
+
+
+def same_answer(first: str | None, second: str | None) -> bool:
+    """Two answers that are the same text once runs of whitespace are made one space and the ends trimmed."""
+    return first is not None and second is not None and " ".join(first.split()) == " ".join(second.split())
+
+
+def _judge_list(judge: str | Sequence[str]) -> list[str]:
+    judges = [judge] if isinstance(judge, str) else list(judge)
+    if not judges:
+        raise UserError("no judge given; pass --judge openai:MODEL (repeat --judge for a panel) or --judge reference")
+    seen = set()
+    for name in judges:
+        if name in seen:
+            raise UserError(f"--judge {name} is given twice; name each judge of a panel once")
+        seen.add(name)
+    return judges
+
+
+def _judge_stats(rows: list[dict], items, base, tuned, identical: set[str], backend: Judge,
+                 options: JudgeOptions) -> tuple[dict, dict]:
+    """One judge's statistics (today's judge_stats keys, the style-controlled win rate and the breakdown by
+    tag) and its verdict per item (None when unscored)."""
+    from evalhub.stats.pairwise import ItemVerdicts, canary_accuracy, combine_orders, pairwise_stats
+
+    tuned_side = {(r["item_id"], r["tuned_position"]): r["verdict"] for r in rows if not r["is_canary"]}
+    item_rows = [ItemVerdicts(i.id, tuned_side.get((i.id, "A")), tuned_side.get((i.id, "B")),
+                              len(tuned[i.id].output or ""), len(base[i.id].output or ""),
+                              tuned[i.id].output or "", base[i.id].output or "", tuple(i.tags), i.id in identical)
+                 for i in items]
+    stats = pairwise_stats(item_rows, seed=options.seed, resamples=options.bootstrap_resamples)
+    regular = [r for r in rows if not r["is_canary"]]
+    canary_rows = [r for r in rows if r["is_canary"] and r["status"] != "api_error"]
     parse_failures = sum(r["status"] == "parse_fail" for r in regular)
-    costs = [r["cost_usd"] for r in judgments]
+    costs = [r["cost_usd"] for r in rows]
     extra = {
         "wilson_ci": stats["wilson_ci"],
         "length_correlation": stats["length_correlation"],
         "parse_failure_rate": parse_failures / (2 * len(items)) if items else None,
         "api_errors": sum(r["status"] == "api_error" for r in regular),
-        "not_judged_items": len(items) - len(judged),
-        "prompt_tokens": sum(r["prompt_tokens"] for r in judgments),
-        "completion_tokens": sum(r["completion_tokens"] for r in judgments),
+        "prompt_tokens": sum(r["prompt_tokens"] for r in rows),
+        "completion_tokens": sum(r["completion_tokens"] for r in rows),
         "cached_replies_used": backend.cache_hits,
-        "canaries": options.canaries,
         "canary_parse_failures": sum(r["status"] == "parse_fail" for r in canary_rows),
-        "use_reference": options.use_reference,
         "structured_output": backend.structured,
-        "template_hash": TEMPLATE_HASH,
     }
     summary = {key: stats[key] for key in ("n", "wins", "losses", "ties", "scored", "unscored", "win_rate",
                                            "win_rate_ci", "p_value")}
@@ -139,12 +225,101 @@ def judge_pairs(items: Sequence[GoldenItem], base: Mapping[str, Generation], tun
         "parse_failures": parse_failures,
         "position_consistency": stats["position_consistency"],
         "lc_win_rate": stats["lc_win_rate"],
+        "sc_win_rate": stats["sc_win_rate"],
         "canary_accuracy": canary_accuracy([r["verdict"] for r in canary_rows]) if options.canaries else None,
         "judge_calls": backend.calls,
         "cost_usd": None if any(c is None for c in costs) else float(sum(costs)),
+        "by_tag": stats["by_tag"],
         "extra": extra,
     })
-    return JudgeOutcome(judgments=judgments, stats=summary)
+    verdicts = {i.item_id: combine_orders(i.tuned_first, i.tuned_second) for i in item_rows}
+    return summary, verdicts
+
+
+def _panel_stats(judges, per_judge: dict, item_verdicts: dict, calls: list[dict], items, base, tuned,
+                 identical: set[str], options: JudgeOptions) -> dict:
+    """The panel's pooled statistics: counts, rates and breakdowns of the majority verdicts; position
+    consistency, parse failures, calls and cost over every judge."""
+    from evalhub.stats.pairwise import ItemOutcome, ItemVerdicts, canary_accuracy, outcome_stats, panel_verdict, position_consistency
+
+    outcomes = [ItemOutcome(i.id, panel_verdict([item_verdicts[j][i.id] for j in judges]),
+                            len(tuned[i.id].output or ""), len(base[i.id].output or ""),
+                            tuned[i.id].output or "", base[i.id].output or "", tuple(i.tags)) for i in items]
+    stats = outcome_stats(outcomes, seed=options.seed, resamples=options.bootstrap_resamples)
+    sides: dict[tuple[str, str, str], str | None] = {(r["judge"], r["item_id"], r["tuned_position"]): r["verdict"]
+                                                     for r in calls if not r["is_canary"]}
+    orders = [ItemVerdicts(i.id, sides.get((j, i.id, "A")), sides.get((j, i.id, "B")), 0, 0, identical=i.id in identical)
+              for j in judges for i in items]
+    regular = [r for r in calls if not r["is_canary"]]
+    canary_rows = [r for r in calls if r["is_canary"] and r["status"] != "api_error"]
+    costs = [s["cost_usd"] for s in per_judge.values()]
+    parse_failures = sum(s["parse_failures"] for s in per_judge.values())
+    summary = {key: stats[key] for key in ("n", "wins", "losses", "ties", "scored", "unscored", "win_rate",
+                                           "win_rate_ci", "p_value")}
+    summary.update({
+        "parse_failures": parse_failures,
+        "position_consistency": position_consistency(orders),
+        "lc_win_rate": stats["lc_win_rate"],
+        "sc_win_rate": stats["sc_win_rate"],
+        "canary_accuracy": canary_accuracy([r["verdict"] for r in canary_rows]) if options.canaries else None,
+        "judge_calls": sum(s["judge_calls"] for s in per_judge.values()),
+        "cost_usd": None if any(c is None for c in costs) else float(sum(costs)),
+        "by_tag": stats["by_tag"],
+        "extra": {
+            "wilson_ci": stats["wilson_ci"],
+            "length_correlation": stats["length_correlation"],
+            "parse_failure_rate": parse_failures / (2 * len(items) * len(judges)) if items else None,
+            "api_errors": sum(r["status"] == "api_error" for r in regular),
+            "prompt_tokens": sum(r["prompt_tokens"] for r in calls),
+            "completion_tokens": sum(r["completion_tokens"] for r in calls),
+            "cached_replies_used": sum(s["extra"]["cached_replies_used"] for s in per_judge.values()),
+            "canary_parse_failures": sum(r["status"] == "parse_fail" for r in canary_rows),
+            "structured_output": all(s["extra"]["structured_output"] for s in per_judge.values()),
+            "panel_size": len(judges),
+        },
+    })
+    return summary
+
+
+def _panel_rows(judges: Sequence[str], calls: list[dict], golden_file: str) -> list[dict]:
+    """The panel's verdict per item and order, as rows of the `judgments` table (judge = the panel's name):
+    both orders of an item carry the panel's item verdict, so any reader that folds two orders gets it; a
+    canary call's row carries the majority of the judges' verdicts on that call. Tokens and cost are the
+    judges' summed; the raw reply lists what each judge said."""
+    from evalhub.stats.pairwise import combine_orders, panel_verdict
+
+    by_call: dict[tuple[str, str], dict[str, dict]] = {}
+    for row in calls:
+        by_call.setdefault((row["item_id"], row["tuned_position"]), {})[row["judge"]] = row
+
+    def said(row: dict | None) -> str:
+        if row is None:
+            return "not asked"
+        return row["verdict"] if row["status"] == "ok" else row["status"].replace("_", " ")
+
+    rows = []
+    name = panel_name(judges)
+    for (item_id, position), by_judge in by_call.items():
+        first = next(iter(by_judge.values()))
+        if first["is_canary"]:
+            verdict = panel_verdict([(by_judge.get(j) or {}).get("verdict") for j in judges])
+        else:
+            verdict = panel_verdict([combine_orders((by_call.get((item_id, "A"), {}).get(j) or {}).get("verdict"),
+                                                    (by_call.get((item_id, "B"), {}).get(j) or {}).get("verdict"))
+                                     for j in judges])
+        costs = [r["cost_usd"] for r in by_judge.values()]
+        rows.append({
+            "golden_file": golden_file, "item_id": item_id, "tuned_position": position, "judge": name,
+            "raw_reply": " · ".join(f"{j}: {said(by_judge.get(j))}" for j in judges),
+            "status": "ok" if verdict is not None else "no_verdict", "verdict": verdict,
+            "reason": f"panel of {len(judges)}: " + ", ".join(
+                f"{said(by_judge.get(j))}" for j in judges) + ("" if first["is_canary"] else " (this order)"),
+            "prompt_tokens": sum(r["prompt_tokens"] for r in by_judge.values()),
+            "completion_tokens": sum(r["completion_tokens"] for r in by_judge.values()),
+            "cost_usd": None if any(c is None for c in costs) else float(sum(costs)),
+            "is_canary": first["is_canary"], "weight": 1,
+        })
+    return rows
 
 
 # ---------------------------------------------------------------- checks, before anything is spent
@@ -175,7 +350,7 @@ def _check_options(options: JudgeOptions) -> None:
         raise UserError(f"--judge-max-retry-seconds must be 0 or more seconds, not {options.max_retry_seconds:g}")
     if not options.retry_backoff >= 0:
         raise UserError("retry_backoff must be 0 or more seconds")
-    if options.max_completion_tokens < 1:
+    if options.max_completion_tokens is not None and options.max_completion_tokens < 1:
         raise UserError("max_completion_tokens must be at least 1")
 
 
@@ -204,8 +379,9 @@ def check_judge(judge: str, options: JudgeOptions = JudgeOptions()) -> None:
 
 # ---------------------------------------------------------------- the calls
 
-def _plan(items: Sequence[GoldenItem], base, tuned, options: JudgeOptions) -> list[_PlannedCall]:
-    """Both orders of every item, then both orders of each canary."""
+def _plan(items: Sequence[GoldenItem], canary_pool: Sequence[GoldenItem], base, tuned,
+          options: JudgeOptions) -> list[_PlannedCall]:
+    """Both orders of every item, then both orders of each canary (drawn from `canary_pool`)."""
     calls = []
 
     def both_orders(item_id: str, item: GoldenItem, tuned_text: str, base_text: str, is_canary: bool) -> None:
@@ -215,7 +391,7 @@ def _plan(items: Sequence[GoldenItem], base, tuned, options: JudgeOptions) -> li
 
     for item in items:
         both_orders(item.id, item, tuned[item.id].output, base[item.id].output, False)
-    for item in random.Random(options.seed).sample(list(items), min(options.canaries, len(items))):
+    for item in random.Random(options.seed).sample(list(canary_pool), min(options.canaries, len(canary_pool))):
         both_orders(f"canary:{item.id}", item, item.output, CANARY_NON_ANSWER, True)
     return calls
 
@@ -232,27 +408,32 @@ def _run_to_completion(coroutine):
         return worker.submit(asyncio.run, coroutine).result()
 
 
-async def _run(backend: Judge, planned: list[_PlannedCall], options: JudgeOptions) -> list[CallOutcome]:
-    """All calls, at most `concurrency` in flight (all of them for a judge that batches); results in the
-    planned order."""
+async def _run(backends: Sequence[Judge], planned: list[_PlannedCall], options: JudgeOptions) -> list[list[CallOutcome]]:
+    """Every judge's calls, all judges at once, each with at most `concurrency` in flight (all of them for a
+    judge that batches); per judge, results in the planned order."""
     from tqdm import tqdm
 
-    limit = asyncio.Semaphore(backend.in_flight(options.concurrency) or max(len(planned), 1))
-    bar = tqdm(total=len(planned), desc="judge", unit="call", file=sys.stderr,
+    bar = tqdm(total=len(planned) * len(backends), desc="judge", unit="call", file=sys.stderr,
                disable=None if options.progress else True)
 
-    async def one(call: _PlannedCall) -> CallOutcome:
+    async def one(backend: Judge, limit: asyncio.Semaphore, call: _PlannedCall) -> CallOutcome:
         async with limit:
             outcome = await backend.judge_pair(call.request)
         bar.update(1)
         return outcome
 
+    async def all_of(backend: Judge) -> list[CallOutcome]:
+        limit = asyncio.Semaphore(backend.in_flight(options.concurrency) or max(len(planned), 1))
+        return list(await asyncio.gather(*(one(backend, limit, call) for call in planned)))
+
     try:
-        await backend.check_reachable([call.request for call in planned])
-        return list(await asyncio.gather(*(one(call) for call in planned)))
+        for backend in backends:
+            await backend.check_reachable([call.request for call in planned])
+        return list(await asyncio.gather(*(all_of(backend) for backend in backends)))
     finally:
         bar.close()
-        await backend.aclose()
+        for backend in backends:
+            await backend.aclose()
 
 
 def _row(call: _PlannedCall, outcome: CallOutcome, judge: str, golden_file: str) -> dict:
@@ -273,4 +454,13 @@ def _row(call: _PlannedCall, outcome: CallOutcome, judge: str, golden_file: str)
         "completion_tokens": outcome.completion_tokens,
         "cost_usd": outcome.cost_usd,
         "is_canary": call.is_canary,
+        "weight": outcome.weight if verdict is not None else None,
     }
+
+
+def _identical_row(item_id: str, position: str, judge: str, golden_file: str) -> dict:
+    """An item whose two answers are the same text: a tie, settled without asking the judge."""
+    return {"golden_file": golden_file, "item_id": item_id, "tuned_position": position, "judge": judge,
+            "raw_reply": None, "status": "ok", "verdict": "tie",
+            "reason": "identical answers: a tie without a judge call", "prompt_tokens": 0, "completion_tokens": 0,
+            "cost_usd": 0.0, "is_canary": False, "weight": 1}

@@ -46,6 +46,7 @@ class OpenAIProvider:
         self.price = priced(model, options.prices, options.max_cost)
         self.secret = "" if api_key == NO_KEY else api_key
         self.structured = options.structured_output
+        self.response_format = RESPONSE_FORMAT  # the protocol's schema (make_judge sets it; None: none asked for)
         self.sampling = {"temperature": 0.0, "max_completion_tokens": options.max_completion_tokens,
                          "seed": options.seed}
         self.requests = 0
@@ -65,8 +66,8 @@ class OpenAIProvider:
 
     async def complete(self, messages: list[dict], structured: bool) -> Completion:
         body = dict(model=self.model, messages=messages, **self.sampling)
-        if structured:
-            body["response_format"] = RESPONSE_FORMAT
+        if structured and self.response_format is not None:
+            body["response_format"] = self.response_format
         # The SDK's plain `post` keeps its retries, backoff and timeouts, hands back the body as text, and
         # skips the typed-params machinery of `chat.completions.create`, which costs more client CPU than the
         # rest of a call (bench/).

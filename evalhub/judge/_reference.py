@@ -1,8 +1,9 @@
 """The offline reference judge: which answer resembles its own item's ideal answer more, by chrF (sacrebleu).
 
 Deterministic, free and needs no API key, for demos, CI and air-gapped runs. It measures resemblance to the
-ideal answer, not quality, so it is only as good as the golden set's ideal answers. It answers in the same
-JSON form as an LLM judge, so its replies go through the same parser and are stored the same way.
+ideal answer, not quality, so it is only as good as the golden set's ideal answers. It answers in the form
+the run's protocol asks of an LLM judge (a JSON verdict, or a reason ending with a bracketed token such as
+[[A>B]]; never a strong verdict), so its replies go through the same parser and are stored the same way.
 
 Raw similarity rewards what all ideal answers share: a constant reply such as "In Zorvish: ..." or "The
 answer is" scores well against every item without answering any. So an answer is scored by its
@@ -19,7 +20,8 @@ import json
 from statistics import mean
 from typing import Sequence
 
-from evalhub.judge._protocol import CallOutcome, PairRequest, parse_verdict
+from evalhub.judge._protocol import PAIRWISE, CallOutcome, PairRequest, parse_verdict
+from evalhub.judge._protocol_file import Protocol
 
 MARGIN = 2.0       # chrF points: smaller differences are noise between paraphrases
 FLOOR = 10.0       # specificity below this is what unrelated text reaches by chance
@@ -35,8 +37,9 @@ class ReferenceJudge:
     calls = 0
     cache_hits = 0
 
-    def __init__(self, references: Sequence[str]):
+    def __init__(self, references: Sequence[str], protocol: Protocol = PAIRWISE):
         self.references = list(dict.fromkeys(references))
+        self.protocol = protocol
         self._scores: dict[tuple[str, str], tuple[float, float]] = {}
 
     def score(self, answer: str, reference: str) -> tuple[float, float]:
@@ -71,12 +74,16 @@ class ReferenceJudge:
             verdict = "A" if specific_a > specific_b else "B"
         reason = (f"chrF against the reference: A {own_a:.1f}, B {own_b:.1f}; "
                   f"specificity (minus other items' references): A {specific_a:.1f}, B {specific_b:.1f}")
-        return json.dumps({"verdict": verdict, "reason": reason})
+        token = next(v.token for v in sorted(self.protocol.spec.verdicts, key=lambda v: v.strong) if v.winner == verdict)
+        if self.protocol.spec.parser == "json":
+            return json.dumps({"verdict": token, "reason": reason})
+        return f"{reason}. Verdict: [[{token}]]"
+
 
     async def judge_pair(self, request: PairRequest) -> CallOutcome:
         reply = self.reply(request)
-        verdict = parse_verdict(reply)
-        return CallOutcome(raw_reply=reply, status="ok", label=verdict.label, reason=verdict.reason)
+        verdict = parse_verdict(reply, self.protocol)
+        return CallOutcome(raw_reply=reply, status="ok", label=verdict.label, reason=verdict.reason, weight=verdict.weight)
 
     def in_flight(self, concurrency: int) -> int | None:
         return None  # no I/O: concurrency would only add overhead

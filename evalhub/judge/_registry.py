@@ -86,10 +86,18 @@ def known_judges() -> str:
 
 
 def make_judge(judge: str, options: "JudgeOptions", references: Sequence[str]) -> Judge:
-    """The judge named `judge`, or UserError naming the fix (unknown name, no key, no price for --max-cost)."""
+    """The judge named `judge`, asking and read by the protocol `options.protocol`, or UserError naming the fix
+    (unknown name or protocol, no key, no price for --max-cost)."""
+    from dataclasses import replace
+
     from evalhub.judge._cache import ReplyCache, default_cache_path
     from evalhub.judge._cost import Budget
+    from evalhub.judge._protocol_file import load_protocol
     from evalhub.judge._wrapper import ProviderJudge
+
+    protocol = load_protocol(options.protocol)
+    if options.max_completion_tokens is None:  # the protocol's own reply budget
+        options = replace(options, max_completion_tokens=protocol.spec.max_completion_tokens)
 
     if judge == "reference":
         from evalhub.judge._reference import ReferenceJudge
@@ -97,13 +105,17 @@ def make_judge(judge: str, options: "JudgeOptions", references: Sequence[str]) -
         if not options.use_reference:
             raise UserError("the reference judge grades by similarity to the ideal answer: keep the reference on, "
                             "or use an LLM judge such as --judge openai:MODEL")
-        return ReferenceJudge(references)
+        return ReferenceJudge(references, protocol)
     prefix, colon, name = judge.partition(":")
     if not colon or prefix not in _PROVIDERS or not name.strip():
         raise UserError(f"unknown judge {judge!r}; use {known_judges()}")
     provider_class = _PROVIDERS[prefix]()
     made = provider_class(judge, name.strip(), options)  # checks its key and price before anything is opened
+    # The protocol's verdict schema, where it has one: a free-text protocol (arena-hard) asks for none.
+    made.response_format = protocol.response_format
+    made.structured = made.structured and protocol.response_format is not None
     cache = ReplyCache(Path(options.cache_path) if options.cache_path else default_cache_path())
     return ProviderJudge(made, cache, Budget(options.max_cost, made.price, options.max_completion_tokens),
                          reasks=options.reasks, max_retries=options.max_retries, timeout=options.timeout,
-                         max_retry_seconds=options.max_retry_seconds, retry_backoff=options.retry_backoff)
+                         max_retry_seconds=options.max_retry_seconds, retry_backoff=options.retry_backoff,
+                         protocol=protocol)

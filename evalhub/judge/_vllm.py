@@ -59,6 +59,7 @@ class VLLMProvider:
         self.max_tokens = options.max_completion_tokens
         self.sampling = {"temperature": 0.0, "max_tokens": self.max_tokens, "seed": options.seed,
                          "schema": "ascii-reason"}  # the bounded schema below: part of what makes a reply
+        self.response_format = RESPONSE_FORMAT  # the protocol's schema (make_judge sets it; None: free text)
         self.requests = 0
         self.batches = 0  # llm.chat calls: one per turn of the run, however many calls it holds
         self._vllm_args = dict(options.vllm_args or {})
@@ -121,8 +122,9 @@ class VLLMProvider:
                 results.append(None)  # filled below
                 fitting.append(conversation)
         if fitting:
-            params = SamplingParams(temperature=0.0, max_tokens=self.max_tokens, seed=self.sampling["seed"],
-                                    structured_outputs=StructuredOutputsParams(json=verdict_schema(self.max_tokens)))
+            constrained = {} if self.response_format is None else {
+                "structured_outputs": StructuredOutputsParams(json=verdict_schema(self.max_tokens, self.response_format))}
+            params = SamplingParams(temperature=0.0, max_tokens=self.max_tokens, seed=self.sampling["seed"], **constrained)
             outputs = iter(llm.chat(fitting, params, use_tqdm=False))
             self.requests += len(fitting)
             self.batches += 1
@@ -161,9 +163,10 @@ class _TooLong(Exception):
     pass
 
 
-def verdict_schema(max_tokens: int) -> dict:
-    """RESPONSE_FORMAT's schema with a reason that always fits: printable ASCII without quote or backslash
-    (one token at least per character, no escapes), at most max_tokens - JSON_TOKENS characters."""
-    schema = RESPONSE_FORMAT["json_schema"]["schema"]
+def verdict_schema(max_tokens: int, response_format: dict | None = None) -> dict:
+    """The protocol's verdict schema (RESPONSE_FORMAT's by default) with a reason that always fits: printable
+    ASCII without quote or backslash (one token at least per character, no escapes), at most
+    max_tokens - JSON_TOKENS characters."""
+    schema = (response_format or RESPONSE_FORMAT)["json_schema"]["schema"]
     reason = {"type": "string", "pattern": f"^[ !#-\\[\\]-~]{{0,{max_tokens - JSON_TOKENS}}}$"}
     return {**schema, "properties": {**schema["properties"], "reason": reason}}

@@ -24,7 +24,8 @@ import re
 from evalhub.errors import UserError
 from evalhub.judge._cache import ReplyCache, cache_key
 from evalhub.judge._cost import Budget
-from evalhub.judge._protocol import REASK, TEMPLATE_HASH, CallOutcome, PairRequest, build_messages, new_marker, parse_verdict
+from evalhub.judge._protocol import PAIRWISE, CallOutcome, PairRequest, build_messages, new_marker, parse_verdict
+from evalhub.judge._protocol_file import Protocol
 from evalhub.judge._provider import (FAILED, INVALID, REFUSED, REJECTED, TIMEOUT, UNREACHABLE, UNSTRUCTURED,
                                      Completion, Fault, Provider, Unreadable, start_counting)
 
@@ -42,8 +43,9 @@ class ProviderJudge:
     """A provider behind the cache, the budget and the rules above: one per run, shared by all its calls."""
 
     def __init__(self, provider: Provider, cache: ReplyCache, budget: Budget, *, reasks: int, max_retries: int,
-                 timeout: float, max_retry_seconds: float, retry_backoff: float):
+                 timeout: float, max_retry_seconds: float, retry_backoff: float, protocol: Protocol = PAIRWISE):
         self.provider = provider
+        self.protocol = protocol  # the templates, the verdict scale and the parser; its hash keys the cache
         self.judge = provider.judge
         self.cache, self.budget = cache, budget
         self.reasks, self.max_retries = reasks, max_retries
@@ -102,7 +104,7 @@ class ProviderJudge:
 
     async def judge_pair(self, request: PairRequest) -> CallOutcome:
         """Judge one ordered pair: cached turns are reused, the rest asked; re-ask while unreadable."""
-        messages = build_messages(request, new_marker(request))
+        messages = build_messages(request, new_marker(request), self.protocol)
         earlier: list[str] = []
         billed = {"prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0 if self.budget.price else None}
         for _turn in range(self.reasks + 1):
@@ -137,16 +139,17 @@ class ProviderJudge:
                 # Stored before it is parsed: a reply paid for is never paid for again.
                 self.cache.put(key, reply, completion.prompt_tokens, completion.completion_tokens)
             earlier.append(reply)
-            verdict = parse_verdict(reply)
+            verdict = parse_verdict(reply, self.protocol)
             if verdict.label is not None:
                 return CallOutcome(raw_reply=_joined(earlier), status="ok", label=verdict.label,
-                                   reason=verdict.reason, **billed)
-            messages = [*messages, {"role": "assistant", "content": reply}, {"role": "user", "content": REASK}]
+                                   reason=verdict.reason, weight=verdict.weight, **billed)
+            messages = [*messages, {"role": "assistant", "content": reply},
+                        {"role": "user", "content": self.protocol.spec.reask}]
         return CallOutcome(raw_reply=_joined(earlier), status="parse_fail", label=None, reason=verdict.reason,
                            **billed)
 
     def _key(self, request: PairRequest, earlier: list[str]) -> str:
-        return cache_key(self.judge, self.provider.endpoint, TEMPLATE_HASH, request.prompt, request.reference,
+        return cache_key(self.judge, self.provider.endpoint, self.protocol.hash, request.prompt, request.reference,
                          request.answer_a, request.answer_b, self.provider.sampling, earlier)
 
     async def _complete(self, messages: list[dict]) -> Completion:

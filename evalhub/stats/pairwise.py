@@ -18,13 +18,33 @@ SCORE = {"win": 1.0, "tie": 0.5, "loss": 0.0}
 
 @dataclass(frozen=True)
 class ItemVerdicts:
-    """One item's two judged orders and the two answers' lengths (characters)."""
+    """One item's two judged orders and the two answers' lengths (characters); optionally the answers
+    themselves (for style control), the item's tags (for breakdowns), and whether the answers were identical
+    (a tie settled without a judge call, left out of position consistency)."""
 
     item_id: str
     tuned_first: str | None    # verdict when the tuned answer was "Answer A"; None when that call gave no verdict
     tuned_second: str | None   # verdict when the tuned answer was "Answer B"
     tuned_length: int
     base_length: int
+    tuned_text: str | None = None
+    base_text: str | None = None
+    tags: tuple[str, ...] = ()
+    identical: bool = False
+
+
+@dataclass(frozen=True)
+class ItemOutcome:
+    """One item's folded verdict ('win', 'loss', 'tie' from the tuned side, None when unscored) and what the
+    statistics of outcomes need besides."""
+
+    item_id: str
+    verdict: str | None
+    tuned_length: int
+    base_length: int
+    tuned_text: str | None = None
+    base_text: str | None = None
+    tags: tuple[str, ...] = ()
 
 
 def combine_orders(tuned_first: str | None, tuned_second: str | None) -> str | None:
@@ -86,7 +106,7 @@ def sign_test(wins: int, losses: int) -> float:
 def position_consistency(items: Sequence[ItemVerdicts]) -> float | None:
     """Share of items, among those with a verdict in both orders, whose two verdicts agree. A judge that
     always prefers the first answer scores 0 on a set where one side is always better."""
-    both = [i for i in items if i.tuned_first is not None and i.tuned_second is not None]
+    both = [i for i in items if i.tuned_first is not None and i.tuned_second is not None and not i.identical]
     if not both:
         return None
     return sum(i.tuned_first == i.tuned_second for i in both) / len(both)
@@ -148,26 +168,74 @@ def canary_accuracy(verdicts: Sequence[str | None]) -> float | None:
 def pairwise_stats(items: Sequence[ItemVerdicts], seed: int = 0, resamples: int = 2000,
                    confidence: float = 0.95) -> dict:
     """Counts, win rate with bootstrap and Wilson intervals, sign test, position consistency, length
-    correlation and the length-controlled win rate, over the items given."""
-    verdicts = {i.item_id: combine_orders(i.tuned_first, i.tuned_second) for i in items}
-    scored = [i for i in items if verdicts[i.item_id] is not None]
-    wins = sum(verdicts[i.item_id] == "win" for i in scored)
-    losses = sum(verdicts[i.item_id] == "loss" for i in scored)
+    correlation, the length- and style-controlled win rates and the breakdown by tag, over the items given."""
+    outcomes = [ItemOutcome(i.item_id, combine_orders(i.tuned_first, i.tuned_second), i.tuned_length, i.base_length,
+                            i.tuned_text, i.base_text, i.tags) for i in items]
+    return {**outcome_stats(outcomes, seed=seed, resamples=resamples, confidence=confidence),
+            "position_consistency": position_consistency(items)}
+
+
+def outcome_stats(outcomes: Sequence[ItemOutcome], seed: int = 0, resamples: int = 2000, confidence: float = 0.95,
+                  by_tag: bool = True) -> dict:
+    """The statistics of folded item verdicts (a judge's, or a panel's majority): everything pairwise_stats
+    reports but position consistency, which needs the orders."""
+    from evalhub.stats.style import sc_win_rate
+
+    scored = [o for o in outcomes if o.verdict is not None]
+    wins = sum(o.verdict == "win" for o in scored)
+    losses = sum(o.verdict == "loss" for o in scored)
     ties = len(scored) - wins - losses
-    scores = [SCORE[verdicts[i.item_id]] for i in scored]
-    length_differences = [i.tuned_length - i.base_length for i in scored]
-    return {
-        "n": len(items),
+    scores = [SCORE[o.verdict] for o in scored]
+    length_differences = [o.tuned_length - o.base_length for o in scored]
+    with_texts = all(o.tuned_text is not None and o.base_text is not None for o in scored)
+    result = {
+        "n": len(outcomes),
         "wins": wins,
         "losses": losses,
         "ties": ties,
         "scored": len(scored),
-        "unscored": len(items) - len(scored),
+        "unscored": len(outcomes) - len(scored),
         "win_rate": win_rate(wins, losses, ties),
         "win_rate_ci": bootstrap_ci(scores, seed=seed, resamples=resamples, confidence=confidence),
         "wilson_ci": wilson_ci(wins, losses, ties, confidence=confidence),
         "p_value": sign_test(wins, losses),
-        "position_consistency": position_consistency(items),
         "length_correlation": length_correlation(scores, length_differences),
         "lc_win_rate": lc_win_rate(scores, length_differences),
+        "sc_win_rate": sc_win_rate(scores, [o.tuned_text for o in scored], [o.base_text for o in scored])
+        if with_texts else None,
     }
+    if by_tag:
+        result["by_tag"] = tag_breakdown(outcomes, seed=seed, resamples=resamples, confidence=confidence)
+    return result
+
+
+def tag_breakdown(outcomes: Sequence[ItemOutcome], seed: int = 0, resamples: int = 2000,
+                  confidence: float = 0.95) -> dict[str, dict]:
+    """Per tag of the golden items: n (items with the tag), wins, losses, ties, win rate and its bootstrap CI.
+    An item with several tags counts under each; items without tags are not broken down."""
+    tags = sorted({tag for o in outcomes for tag in o.tags})
+    breakdown = {}
+    for tag in tags:
+        tagged = [o for o in outcomes if tag in o.tags]
+        scored = [o for o in tagged if o.verdict is not None]
+        wins = sum(o.verdict == "win" for o in scored)
+        losses = sum(o.verdict == "loss" for o in scored)
+        ties = len(scored) - wins - losses
+        breakdown[tag] = {"n": len(tagged), "wins": wins, "losses": losses, "ties": ties,
+                          "win_rate": win_rate(wins, losses, ties),
+                          "win_rate_ci": bootstrap_ci([SCORE[o.verdict] for o in scored], seed=seed,
+                                                      resamples=resamples, confidence=confidence)}
+    return breakdown
+
+
+def panel_verdict(verdicts: Sequence[str | None]) -> str | None:
+    """A panel's verdict on one item from its judges' item verdicts: the verdict more than half of the judges
+    gave, else a tie; None only when no judge gave one. A judge without a verdict still counts in the
+    denominator, so an unreadable judge cannot hand the decision to the others."""
+    given = [v for v in verdicts if v is not None]
+    if not given:
+        return None
+    for candidate in ("win", "loss", "tie"):
+        if 2 * given.count(candidate) > len(verdicts):
+            return candidate
+    return "tie"
