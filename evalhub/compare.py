@@ -55,7 +55,8 @@ def run_compare(request: CompareRequest, db: Path, report_dir: Path, resume: str
     if judge:
         from evalhub.judge import check_judge
 
-        check_judge(judge, request.judge_options.options())
+        for one_judge in request.judges or [judge]:  # every judge of a panel
+            check_judge(one_judge, request.judge_options.options())
     from evalhub.perplexity import load_texts
 
     perplexity_texts = {name: _nonempty_texts(name, load_texts(path)) for name, path in request.perplexity_data.items()}
@@ -90,6 +91,7 @@ def run_compare(request: CompareRequest, db: Path, report_dir: Path, resume: str
     # 4. Summary and gate.
     summary = stages.summary(work.run_id, base_ref.path, tuned_ref.path, judge, request.golden, judged, perplexity,
                              benchmarks)
+    stages.add_calibrations(summary, request, db)
     for warning in summary.warnings:
         say(f"warning: {warning}")
     if request.thresholds is not None:
@@ -125,6 +127,10 @@ def _resumable_on_interrupt(work) -> Iterator[None]:
 def _choose_judge(request: CompareRequest) -> str:
     import os
 
+    if request.judges:  # a panel, named by its judges
+        from evalhub.judge import panel_name
+
+        return panel_name(request.judges)
     if request.judge:
         return request.judge
     if os.environ.get("OPENAI_API_KEY"):

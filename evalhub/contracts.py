@@ -94,6 +94,7 @@ class JudgeSettings(_Settings):
     timeout: Optional[float] = Field(None, gt=0.0, allow_inf_nan=False, description="--judge-timeout")
     max_retry_seconds: Optional[float] = Field(None, gt=0.0, allow_inf_nan=False,
                                                description="--judge-max-retry-seconds")
+    protocol: Optional[str] = Field(None, min_length=1, description="--judge-protocol")
 
     def options(self):
         """The judge layer's JudgeOptions: only the fields given here override its defaults."""
@@ -125,6 +126,9 @@ class GateThresholds(_Settings):
     max_ppl_increase: Optional[float] = Field(None, ge=0.0, allow_inf_nan=False, description="--max-ppl-increase")
     max_parse_failure_rate: Optional[Probability] = Field(None, description="--max-parse-failure-rate")
     min_position_consistency: Optional[Probability] = Field(None, description="--min-position-consistency")
+    # Kappa runs from -1 to 1; a threshold below 0 would accept worse than chance, so it is refused.
+    min_judge_agreement: Optional[Probability] = Field(None, description="--min-judge-agreement")
+    min_judge_human_agreement: Optional[Probability] = Field(None, description="--min-judge-human-agreement")
 
     def any(self) -> bool:
         return any(value is not None for value in self.model_dump().values())
@@ -137,6 +141,8 @@ class CompareRequest(_Settings):
     tuned: str = Field(description="TUNED")
     golden: tuple[str, ...] = Field((), description="--golden")
     judge: Optional[str] = Field(None, description="--judge")
+    # A judge panel (--judge given twice or more); `judge` is then None.
+    judges: tuple[str, ...] = Field((), description="--judge")
     perplexity_data: dict[str, str] = Field(default_factory=dict, description="--perplexity-data")
     perplexity_window: Optional[int] = Field(None, ge=2, description="--window")
     perplexity_stride: Optional[Positive] = Field(None, description="--stride")
@@ -180,9 +186,52 @@ class _Part(BaseModel):
 Interval = tuple[float, float]
 
 
+class TagStats(_Part):
+    """The win rate on the golden items carrying one tag."""
+
+    n: int
+    wins: int
+    losses: int
+    ties: int
+    win_rate: Optional[float] = None
+    win_rate_ci: Optional[Interval] = None
+
+
+class JudgeAgreement(_Part):
+    """How far a panel's judges agree, over the items every judge scored: raw agreement and Cohen's kappa for
+    two judges (method 'cohen'), mean pairwise agreement and Fleiss' kappa for more ('fleiss')."""
+
+    raw: Optional[float] = None
+    kappa: Optional[float] = None
+    method: Literal["cohen", "fleiss"]
+    n: int = 0
+    pairs: Optional[dict[str, dict[str, Any]]] = None
+
+
+class ProtocolInfo(_Part):
+    """The judge protocol a run used: its name, version and content hash (part of every cache key)."""
+
+    name: str
+    version: int
+    hash: str
+    source: Optional[str] = None
+
+
+class JudgeCalibration(_Part):
+    """A judge's latest agreement with human labels (`evalhub judge calibrate`)."""
+
+    n: int
+    accuracy: Optional[float] = None
+    kappa: Optional[float] = None
+    position_consistency: Optional[float] = None
+    calibration_id: Optional[str] = None
+    created_at: Optional[str] = None
+
+
 class JudgeStats(_Part):
     """The judge stage: counts, the win rate with its uncertainty, and the judge's telemetry. The rates are
-    None when nothing could be scored (every reply unreadable, every generation failed)."""
+    None when nothing could be scored (every reply unreadable, every generation failed). For a panel the
+    counts are the panel's majority verdicts, and `judges` holds each judge's own statistics."""
 
     n: int
     wins: int
@@ -199,6 +248,13 @@ class JudgeStats(_Part):
     canary_accuracy: Optional[float] = None
     judge_calls: int = 0
     cost_usd: Optional[float] = None
+    sc_win_rate: Optional[float] = None          # style-controlled: length and markdown density held equal
+    by_tag: Optional[dict[str, TagStats]] = None
+    identical_pairs: Optional[int] = None        # items whose answers were the same text: ties, no judge call
+    protocol: Optional[ProtocolInfo] = None
+    judges: Optional[dict[str, "JudgeStats"]] = None    # a panel's judges, each with its own statistics
+    judge_agreement: Optional[JudgeAgreement] = None
+    calibration: Optional[dict[str, JudgeCalibration]] = None  # judge -> its latest calibration, where one exists
 
 
 class PerplexityDelta(_Part):
@@ -253,6 +309,12 @@ class RunSummary(_Part):
         for key in ("judge", "golden", "judge_stats", "perplexity", "benchmarks", "gate"):
             if data.get(key) is None:
                 data.pop(key, None)
+        # A single judge's run has no panel, no agreement between judges and perhaps no calibration: left out.
+        stats = data.get("judge_stats")
+        for part in [stats, *((stats or {}).get("judges") or {}).values()]:
+            for key in ("judges", "judge_agreement", "calibration"):
+                if part is not None and part.get(key) is None:
+                    part.pop(key, None)
         if not data["warnings"]:
             data.pop("warnings")
         return data

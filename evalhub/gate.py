@@ -93,4 +93,27 @@ def evaluate_gate(summary: RunSummary, thresholds: GateThresholds) -> GateResult
         check("min_position_consistency", t.min_position_consistency, value,
               value is not None and value >= t.min_position_consistency,
               f"no item has verdicts in both orders ({nothing_scored})" if value is None else None)
+    if t.min_judge_agreement is not None:
+        stats = _need(stats, "min-judge-agreement", "--golden")
+        agreement = stats.judge_agreement
+        value = agreement.kappa if agreement is not None else None
+        if stats.judges is None:
+            detail = "one judge: no agreement between judges to measure; run a panel (--judge given twice or more)"
+        elif value is None:
+            detail = f"kappa undefined over the {agreement.n if agreement else 0} items every judge scored"
+        else:
+            detail = None
+        check("min_judge_agreement", t.min_judge_agreement, value, value is not None and value >= t.min_judge_agreement,
+              detail)
+    if t.min_judge_human_agreement is not None:
+        stats = _need(stats, "min-judge-human-agreement", "--golden")
+        judges = list(stats.judges) if stats.judges else [summary.judge or "the judge"]
+        calibrations = stats.calibration or {}
+        missing = [j for j in judges if j not in calibrations or calibrations[j].kappa is None]
+        value = None if missing else min(calibrations[j].kappa for j in judges)
+        protocol = stats.protocol.name if stats.protocol else "pairwise"
+        check("min_judge_human_agreement", t.min_judge_human_agreement, value,
+              value is not None and value >= t.min_judge_human_agreement,
+              f"no calibration of {', '.join(missing)} with the {protocol} protocol; run `evalhub judge calibrate "
+              f"judge_calibration --judge {missing[0]}` first" if missing else None)
     return GateResult(passed=all(c.passed for c in checks), checks=checks)

@@ -64,6 +64,8 @@ class RunRecord:
     generations: list[tuple[str, str, dict, Generation]] = field(default_factory=list)
     # rows: dicts keyed by the columns of the `judgments` table (run_id is filled in)
     judgments: list[dict] = field(default_factory=list)
+    # a judge panel's run: every judge's call rows, keyed by the columns of `panel_judgments`
+    panel_judgments: list[dict] = field(default_factory=list)
     # rows: (stage, name, value, detail dict or None)
     metrics: list[tuple[str, str, float | None, dict | None]] = field(default_factory=list)
     # rows as dicts keyed by the columns of the store tables of the same name (run_id is filled in)

@@ -82,13 +82,36 @@ def report_failed_generations(answers: Answers, say: Say) -> None:
 def judge(request: CompareRequest, judge_name: str, items: list[GoldenItem], answers: Answers) -> dict:
     from evalhub.judge import judge_pairs
 
-    outcome = judge_pairs(items=items, judge=judge_name, options=request.judge_options.options(), golden_file="",
+    outcome = judge_pairs(items=items, judge=list(request.judges) or judge_name,
+                          options=request.judge_options.options(), golden_file="",
                           base=answers["base"], tuned=answers["tuned"])
-    judgments = []
-    for row in outcome.judgments:
-        golden_file, item_id = split_key(row["item_id"], request.golden)
-        judgments.append({**row, "golden_file": golden_file, "item_id": item_id})
-    return {"judgments": judgments, "stats": outcome.stats}
+
+    def by_golden_file(rows: list[dict]) -> list[dict]:
+        split = []
+        for row in rows:
+            golden_file, item_id = split_key(row["item_id"], request.golden)
+            split.append({**row, "golden_file": golden_file, "item_id": item_id})
+        return split
+
+    # A panel's `judgments` rows are its verdicts; every judge's own calls go to `panel_judgments`.
+    return {"judgments": by_golden_file(outcome.judgments), "stats": outcome.stats,
+            "panel_judgments": by_golden_file(outcome.calls) if outcome.panel else []}
+
+
+def add_calibrations(result: RunSummary, request: CompareRequest, db) -> None:
+    """Each judge's latest calibration against human labels with this run's protocol (evalhub judge calibrate),
+    where the store holds one, into the summary; the gate's --min-judge-human-agreement reads it."""
+    stats = result.judge_stats
+    if stats is None or stats.protocol is None:
+        return
+    from evalhub.contracts import JudgeCalibration
+    from evalhub.store import latest_calibrations
+
+    judges = list(stats.judges) if stats.judges else [result.judge]
+    found = latest_calibrations([(j, request.judge_options.base_url, stats.protocol.hash) for j in judges if j], db)
+    if found:
+        stats.calibration = {j: JudgeCalibration(**{k: c.get(k) for k in JudgeCalibration.model_fields})
+                             for j, c in found.items()}
 
 
 def perplexity(request: CompareRequest, texts: dict[str, list[str]]) -> dict:
@@ -202,6 +225,7 @@ def run_record(run_id, created_at, request: CompareRequest, base_ref, tuned_ref,
                 record.generations.append((role, golden_file, settings, replace(generation, item_id=item_id)))
     if judged:
         record.judgments = judged["judgments"]
+        record.panel_judgments = judged.get("panel_judgments", [])
         for name, value in judged["stats"].get("extra", {}).items():
             numeric = value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
             record.metrics.append(("judge", name, numeric, None if numeric is not None else {"value": value}))

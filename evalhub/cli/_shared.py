@@ -23,6 +23,10 @@ MAX_FORGETTING = typer.Option(None, help="Largest allowed significant accuracy d
 MAX_PPL_INCREASE = typer.Option(None, help="Largest allowed perplexity increase on any data set, in percent.")
 MAX_PARSE_FAILURE_RATE = typer.Option(None, help="Largest allowed share of judge calls that could not be parsed.")
 MIN_POSITION_CONSISTENCY = typer.Option(None, help="Smallest allowed share of items whose two orders agree.")
+MIN_JUDGE_AGREEMENT = typer.Option(None, help="Fail unless a judge panel's kappa between its judges is at least this.")
+MIN_JUDGE_HUMAN_AGREEMENT = typer.Option(
+    None, help="Fail unless every judge's Cohen's kappa with human labels (its latest `evalhub judge calibrate` "
+               "with the run's protocol when the run was judged) is at least this.")
 JUNIT = typer.Option(None, "--junit", help="Write the gate's checks as JUnit XML here.")
 SUMMARY = typer.Option(None, "--summary", help="Append the gate's Markdown summary here (default: $GITHUB_STEP_SUMMARY when set).")
 VERBOSE = typer.Option(False, "--verbose", help="Show library output (engines, transformers, lm-eval) on the terminal "

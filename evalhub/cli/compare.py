@@ -30,9 +30,22 @@ def _given(**values) -> dict:
 
 
 def _one_judge(judges: List[str]) -> Optional[str]:
+    """For commands that take one judge (a panel is compare's)."""
     if len(judges) > 1:
         raise UserError(f"--judge is given {len(judges)} times ({', '.join(judges)}); pass one judge per run")
     return judges[0] if judges else None
+
+
+def _judges(judges: List[str]) -> dict:
+    """One --judge is the run's judge; two or more are a panel. A judge named twice is refused."""
+    seen = set()
+    for name in judges:
+        if name in seen:
+            raise UserError(f"--judge {name} is given twice; name each judge of a panel once")
+        seen.add(name)
+    if len(judges) > 1:
+        return {"judge": None, "judges": tuple(judges)}
+    return {"judge": judges[0] if judges else None}
 
 
 @app.command()
@@ -40,7 +53,8 @@ def compare(
     base: Optional[str] = typer.Argument(None, help="Base model folder (or served model name with --backend openai)."),
     tuned: Optional[str] = typer.Argument(None, help="LoRA adapter folder or full model folder (or served name)."),
     golden: List[Path] = typer.Option([], "--golden", help="Golden set JSONL; repeatable. Runs generations and the judge."),
-    judge: List[str] = typer.Option([], "--judge", help="openai:MODEL, anthropic:MODEL, vllm:PATH or reference (default: openai:gpt-4.1 when OPENAI_API_KEY is set)."),
+    judge: List[str] = typer.Option([], "--judge", help="openai:MODEL, anthropic:MODEL, vllm:PATH or reference (default: openai:gpt-4.1 when OPENAI_API_KEY is set); repeat it for a panel of judges."),
+    judge_protocol: Optional[str] = typer.Option(None, "--judge-protocol", help="pairwise (default), arena-hard, or a protocol .toml file."),
     judge_base_url: Optional[str] = typer.Option(None, help="OpenAI-compatible server for the judge."),
     judge_concurrency: Optional[int] = typer.Option(None, help="Judge calls in flight at once."),
     judge_timeout: Optional[float] = typer.Option(None, help="Seconds to wait for one judge reply (default 60)."),
@@ -81,6 +95,8 @@ def compare(
     max_ppl_increase: Optional[float] = shared.MAX_PPL_INCREASE,
     max_parse_failure_rate: Optional[float] = shared.MAX_PARSE_FAILURE_RATE,
     min_position_consistency: Optional[float] = shared.MIN_POSITION_CONSISTENCY,
+    min_judge_agreement: Optional[float] = shared.MIN_JUDGE_AGREEMENT,
+    min_judge_human_agreement: Optional[float] = shared.MIN_JUDGE_HUMAN_AGREEMENT,
     config: Path = shared.CONFIG,
     junit: Optional[Path] = shared.JUNIT,
     summary_md: Optional[Path] = shared.SUMMARY,
@@ -98,7 +114,8 @@ def compare(
         raise UserError("compare needs BASE and TUNED (or --resume RUN)")
     flags = dict(min_win_rate=min_win_rate, min_win_rate_lower=min_win_rate_lower, max_forgetting=max_forgetting,
                  max_ppl_increase=max_ppl_increase, max_parse_failure_rate=max_parse_failure_rate,
-                 min_position_consistency=min_position_consistency)
+                 min_position_consistency=min_position_consistency, min_judge_agreement=min_judge_agreement,
+                 min_judge_human_agreement=min_judge_human_agreement)
     thresholds = None
     if gate or any(v is not None for v in flags.values()):
         thresholds = shared.thresholds(config, **flags)
@@ -106,7 +123,7 @@ def compare(
             raise UserError("--gate needs thresholds: pass e.g. --min-win-rate 0.5 or add a [gate] table to evalhub.toml")
     request = build(
         CompareRequest,
-        base=base or "", tuned=tuned or "", golden=tuple(str(g) for g in golden), judge=_one_judge(judge),
+        base=base or "", tuned=tuned or "", golden=tuple(str(g) for g in golden), **_judges(judge),
         perplexity_data=_pairs(perplexity_data, "--perplexity-data"), perplexity_window=window, perplexity_stride=stride,
         tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()) if tasks else (),
         tasks_path=str(tasks_path) if tasks_path else None,
@@ -120,7 +137,8 @@ def compare(
                                dtype=dtype, load_in_4bit=load_in_4bit or None),
         judge_options=_given(base_url=judge_base_url, concurrency=judge_concurrency, max_cost=max_cost,
                              use_reference=False if no_reference else None, canaries=canaries,
-                             timeout=judge_timeout, max_retry_seconds=judge_max_retry_seconds),
+                             timeout=judge_timeout, max_retry_seconds=judge_max_retry_seconds,
+                             protocol=judge_protocol),
         forgetting=_given(num_fewshot=num_fewshot, limit=limit, batch_size=batch_size, dtype=dtype),
         thresholds=thresholds,
     )

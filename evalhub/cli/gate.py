@@ -20,6 +20,8 @@ def gate(
     max_ppl_increase: Optional[float] = shared.MAX_PPL_INCREASE,
     max_parse_failure_rate: Optional[float] = shared.MAX_PARSE_FAILURE_RATE,
     min_position_consistency: Optional[float] = shared.MIN_POSITION_CONSISTENCY,
+    min_judge_agreement: Optional[float] = shared.MIN_JUDGE_AGREEMENT,
+    min_judge_human_agreement: Optional[float] = shared.MIN_JUDGE_HUMAN_AGREEMENT,
     config: Path = shared.CONFIG,
     junit: Optional[Path] = shared.JUNIT,
     summary_md: Optional[Path] = shared.SUMMARY,
@@ -33,7 +35,9 @@ def gate(
     thresholds = shared.thresholds(config, min_win_rate=min_win_rate, min_win_rate_lower=min_win_rate_lower,
                                    max_forgetting=max_forgetting, max_ppl_increase=max_ppl_increase,
                                    max_parse_failure_rate=max_parse_failure_rate,
-                                   min_position_consistency=min_position_consistency)
+                                   min_position_consistency=min_position_consistency,
+                                   min_judge_agreement=min_judge_agreement,
+                                   min_judge_human_agreement=min_judge_human_agreement)
     shared.check_output_file(json_path, "--json")
     shared.check_output_file(junit, "--junit")
     shared.check_output_file(summary_md, "--summary")

@@ -6,6 +6,7 @@ Writers write one run in one transaction (and on DuckDB open the file briefly, s
 readers open read-only connections, on PostgreSQL one snapshot that never blocks a writer.
 """
 
+from evalhub.store._calibrations import latest_calibrations, save_calibration
 from evalhub.store._connect import check_reachable, default_db_path, read_connection, store_exists, write_connection
 from evalhub.store._export import export_parquet
 from evalhub.store._import import ImportResult, import_runs
@@ -14,7 +15,7 @@ from evalhub.store._training import save_training_run
 from evalhub.store._runs import list_runs, load_run, run_exists, save_run, save_runs
 from evalhub.store._leaderboard import LeaderboardFilter, read_leaderboard, read_run
 
-__all__ = ["default_db_path", "read_connection", "write_connection", "save_run", "list_runs", "load_run", "run_exists",
+__all__ = ["latest_calibrations", "save_calibration", "default_db_path", "read_connection", "write_connection", "save_run", "list_runs", "load_run", "run_exists",
            "export_parquet", "save_training_run",
            "read_leaderboard", "read_run",
            "StoreLocation", "location", "store_exists", "check_reachable", "save_runs", "import_runs", "ImportResult", "LeaderboardFilter"]

@@ -230,4 +230,43 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (run_id, a, b, golden_file, item_id, a_position)
     );
     """,
+    # 5: judge panels and calibration. A verdict's weight (Arena-Hard's strong verdicts weigh 3 in
+    # Bradley-Terry); every judge's calls of a panel run (its `judgments` rows are then the panel's verdicts);
+    # and each `evalhub judge calibrate` against human labels, with its summary.
+    """
+    ALTER TABLE judgments ADD COLUMN weight INTEGER;
+    CREATE TABLE panel_judgments (
+        run_id VARCHAR NOT NULL,
+        judge VARCHAR NOT NULL,            -- one judge of the run's panel
+        golden_file VARCHAR NOT NULL,
+        item_id VARCHAR NOT NULL,
+        tuned_position VARCHAR NOT NULL,   -- 'A' or 'B'
+        raw_reply VARCHAR,
+        status VARCHAR NOT NULL,           -- 'ok', 'parse_fail', 'api_error'
+        verdict VARCHAR,                   -- from the tuned model's side; NULL unless ok
+        reason VARCHAR,
+        prompt_tokens INTEGER,
+        completion_tokens INTEGER,
+        cost_usd DOUBLE,
+        is_canary BOOLEAN NOT NULL DEFAULT false,
+        weight INTEGER,
+        PRIMARY KEY (run_id, judge, golden_file, item_id, tuned_position)
+    );
+    CREATE TABLE judge_calibrations (
+        calibration_id VARCHAR PRIMARY KEY,
+        created_at TIMESTAMP NOT NULL,
+        judge VARCHAR NOT NULL,
+        endpoint VARCHAR,                  -- the judge's base URL, when one was given
+        protocol VARCHAR NOT NULL,
+        protocol_hash VARCHAR NOT NULL,
+        calibration_file VARCHAR NOT NULL,
+        file_hash VARCHAR NOT NULL,
+        n INTEGER NOT NULL,
+        accuracy DOUBLE,
+        kappa DOUBLE,
+        position_consistency DOUBLE,
+        summary JSON NOT NULL              -- the `judge calibrate --json` document
+    );
+    CREATE INDEX judge_calibrations_judge ON judge_calibrations (judge, protocol_hash);
+    """,
 ]

@@ -1,0 +1,69 @@
+"""`evalhub judge calibrate FILE --judge J`: how far a judge agrees with human labels, stored for compare,
+the gate and the leaderboard."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from evalhub.cli import _shared as shared
+from evalhub.cli._app import app
+
+judge_app = typer.Typer(help="Judges: agreement with human labels.", no_args_is_help=True)
+app.add_typer(judge_app, name="judge")
+
+
+@judge_app.command("calibrate")
+def calibrate(
+    file: str = typer.Argument(..., help="JSONL of pairs: id, instruction, answer_a, answer_b, human (A, B or tie), "
+                                         "optional tags; or `judge_calibration`, the shipped set."),
+    judge: str = typer.Option(..., "--judge", help="openai:MODEL, anthropic:MODEL or vllm:PATH."),
+    judge_protocol: Optional[str] = typer.Option(None, "--judge-protocol",
+                                                 help="pairwise (default), arena-hard, or a protocol .toml file."),
+    judge_base_url: Optional[str] = typer.Option(None, help="OpenAI- or Anthropic-compatible server for the judge."),
+    judge_concurrency: Optional[int] = typer.Option(None, help="Judge calls in flight at once."),
+    judge_timeout: Optional[float] = typer.Option(None, help="Seconds to wait for one judge reply (default 60)."),
+    judge_max_retry_seconds: Optional[float] = typer.Option(None, help="Seconds of retries per judge call."),
+    max_cost: Optional[float] = typer.Option(None, help="Stop cleanly before this many USD are spent."),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write n, accuracy, kappa, position_consistency, by_tag here."),
+    db: Optional[str] = shared.DB,
+) -> None:
+    """Judge every pair of FILE in both orders and report agreement with the human labels: accuracy, Cohen's
+    kappa, position consistency, by tag. The result is stored; compare and the leaderboard show it."""
+    import datetime as dt
+    import uuid
+
+    from evalhub.contracts import JudgeSettings, build
+    from evalhub.judge.calibrate import calibrate as run_calibration
+    from evalhub.judge.calibrate import file_hash, load_calibration, resolve_calibration_file
+    from evalhub.store import save_calibration
+
+    settings = build(JudgeSettings, **{k: v for k, v in dict(
+        base_url=judge_base_url, concurrency=judge_concurrency, max_cost=max_cost, timeout=judge_timeout,
+        max_retry_seconds=judge_max_retry_seconds, protocol=judge_protocol).items() if v is not None})
+    path = resolve_calibration_file(file)
+    pairs = load_calibration(path)
+    shared.check_output_file(json_path, "--json")
+    where = shared.resolve_db(db)
+    result = run_calibration(pairs, judge, settings.options())
+    summary = result.summary
+    created = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    calibration_id = f"cal-{created:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+    summary = {"calibration_id": calibration_id, **summary, "calibration_file": str(path)}
+    save_calibration({"calibration_id": calibration_id, "created_at": created, "judge": judge,
+                      "endpoint": settings.base_url, "protocol": summary["protocol"]["name"],
+                      "protocol_hash": summary["protocol"]["hash"], "calibration_file": str(path),
+                      "file_hash": file_hash(path), "n": summary["n"], "accuracy": summary["accuracy"],
+                      "kappa": summary["kappa"], "position_consistency": summary["position_consistency"],
+                      "summary": summary}, where)
+    print(f"{judge} ({summary['protocol']['name']}) on {path.name}: {summary['agreements']} of {summary['n']} pairs "
+          f"agree with the human label: accuracy {shared.fmt(summary['accuracy'])}, Cohen's kappa "
+          f"{shared.fmt(summary['kappa'])}, position consistency {shared.fmt(summary['position_consistency'])}, "
+          f"{summary['n'] - summary['scored']} unscored")
+    for tag, numbers in summary["by_tag"].items():
+        print(f"  {tag}: n {numbers['n']}, accuracy {shared.fmt(numbers['accuracy'])}, kappa {shared.fmt(numbers['kappa'])}")
+    shared.write_json(json_path, summary)
+    print(f"stored calibration {calibration_id} in {where}", file=sys.stderr)
