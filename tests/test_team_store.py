@@ -201,3 +201,35 @@ def test_four_concurrent_compares_store_four_whole_runs(four_compares):
     assert data.run_count == 4 and len(data.golden_sets) == 4
     assert sum(p.wins + p.ties + p.losses for p in data.pairs) == sum(
         s["judge_stats"]["scored"] for s in four_compares["summaries"])
+
+
+def _sql_blocks() -> list[str]:
+    text = (Path(__file__).resolve().parents[1] / "docs" / "team.md").read_text(encoding="utf-8")
+    return [block.split("```", 1)[0] for block in text.split("```sql\n")[1:]]
+
+
+def test_the_documented_roles_let_ci_insert_and_the_app_only_read(pg_server):
+    import psycopg
+
+    from evalhub.errors import UserError
+
+    server_sql, database_sql = _sql_blocks()
+    with psycopg.connect(pg_server.url(), autocommit=True) as con:
+        for statement in filter(str.strip, server_sql.split(";")):
+            con.execute(statement)
+    owner = f"postgresql://evalhub_owner:change-me-owner@127.0.0.1:{pg_server.port}/evalhub"
+    with psycopg.connect(owner, autocommit=True) as con:
+        for statement in filter(str.strip, database_sql.split(";")):
+            con.execute(statement)
+    migrated = _evalhub("migrate", "--db", owner)
+    assert migrated.returncode == 0 and "at schema" in migrated.stdout, migrated.stderr
+    assert "change-me-owner" not in migrated.stdout + migrated.stderr
+
+    ci = owner.replace("evalhub_owner:change-me-owner", "evalhub_ci:change-me-ci")
+    app = owner.replace("evalhub_owner:change-me-owner", "evalhub_app:change-me-app")
+    save_run(_record("ci-1"), ci)
+    assert _evalhub("gate", "latest", "--min-win-rate", "0.1", "--db", ci).returncode == 0
+    assert read_leaderboard(app).run_count == 1
+    with pytest.raises(UserError, match="refused this user"):
+        save_run(_record("app-2"), app)
+    assert [r["run_id"] for r in list_runs(app)] == ["ci-1"]

@@ -1,4 +1,5 @@
-"""`evalhub import SOURCE... [--db TARGET]`: gather runs from store files and export folders into one store.
+"""`evalhub import SOURCE... [--db TARGET]`: gather runs from store files and export folders into one store;
+`evalhub migrate [--db]`: create or upgrade a store's schema (on a team database, as its owner).
 
 (Not named cli/import.py: `import` is a Python keyword.)
 """
@@ -33,3 +34,13 @@ def import_command(
         print(f"imported {len(result.imported)} run{'s' if len(result.imported) != 1 else ''} into {target}{already}")
     else:
         print(f"nothing to import: every run is already in {target}{already}")
+
+
+@app.command("migrate")
+def migrate_command(db: Optional[str] = shared.DB) -> None:
+    """Create the store's tables, or upgrade them to this evalhub's schema. Writers do it on first use; on a
+    team database whose CI role may only insert, the owner runs this once per evalhub upgrade."""
+    from evalhub.store import migrate
+
+    target = shared.resolve_db(db)
+    print(f"the store {target} is at schema {migrate(target)}")

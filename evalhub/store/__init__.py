@@ -7,7 +7,8 @@ readers open read-only connections, on PostgreSQL one snapshot that never blocks
 """
 
 from evalhub.store._calibrations import latest_calibrations, save_calibration
-from evalhub.store._connect import check_reachable, default_db_path, read_connection, store_exists, write_connection
+from evalhub.store._connect import (check_reachable, default_db_path, migrate, read_connection, store_exists,
+                                   write_connection)
 from evalhub.store._export import export_parquet
 from evalhub.store._import import ImportResult, import_runs
 from evalhub.store._location import StoreLocation, location
@@ -18,4 +19,4 @@ from evalhub.store._leaderboard import LeaderboardFilter, read_leaderboard, read
 __all__ = ["latest_calibrations", "save_calibration", "default_db_path", "read_connection", "write_connection", "save_run", "list_runs", "load_run", "run_exists",
            "export_parquet", "save_training_run",
            "read_leaderboard", "read_run",
-           "StoreLocation", "location", "store_exists", "check_reachable", "save_runs", "import_runs", "ImportResult", "LeaderboardFilter"]
+           "StoreLocation", "location", "store_exists", "check_reachable", "migrate", "save_runs", "import_runs", "ImportResult", "LeaderboardFilter"]

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from evalhub.errors import UserError
-from evalhub.store._engine import Connection, connect
+from evalhub.store._engine import Connection, connect, privilege_error
 from evalhub.store._golden_sets import backfill as golden_sets_backfill
 from evalhub.store._location import StoreArg, StoreLocation, location
 from evalhub.store._schema import MIGRATIONS
@@ -113,6 +113,11 @@ def write_connection(db: StoreArg = None, wait: float = LOCK_WAIT_SECONDS) -> It
             con.rollback()
             raise
         con.commit()
+    except Exception as error:
+        refused = privilege_error(where, error)
+        if refused is None:
+            raise
+        raise refused from None
     finally:
         con.close()
 
@@ -127,6 +132,11 @@ def read_connection(db: StoreArg = None, wait: float = LOCK_WAIT_SECONDS) -> Ite
     try:
         _check_readable(con, where)
         yield con
+    except Exception as error:
+        refused = privilege_error(where, error)
+        if refused is None:
+            raise
+        raise refused from None
     finally:
         if where.is_postgres:
             con.rollback()
@@ -136,3 +146,9 @@ def read_connection(db: StoreArg = None, wait: float = LOCK_WAIT_SECONDS) -> Ite
 def as_path(db: StoreArg) -> Path | None:
     """The file of a DuckDB store (None for a database)."""
     return location(db).path
+
+
+def migrate(db: StoreArg = None) -> int:
+    """Bring the store to this evalhub's schema (creating it when empty); the schema version it is at."""
+    with write_connection(db) as con:
+        return _version(con)

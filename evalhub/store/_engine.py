@@ -9,6 +9,7 @@ to the underlying connection.
 
 from __future__ import annotations
 
+import random
 import re
 import time
 from typing import Iterable, Sequence
@@ -123,7 +124,7 @@ def _duckdb(where: StoreLocation, read_only: bool, wait: float) -> Connection:
 
     db = where.path
     deadline = time.monotonic() + wait
-    delay = 0.05
+    delay = 0.01
     while True:
         try:
             return Connection(duckdb.connect(str(db), read_only=read_only), "duckdb", where)
@@ -136,8 +137,10 @@ def _duckdb(where: StoreLocation, read_only: bool, wait: float) -> Connection:
                 raise UserError(
                     f"the store {db} is locked by another process ({holder}); wait for it to finish or use --db"
                 ) from error
-            time.sleep(delay)
-            delay = min(delay * 2, 1.0)
+            # Short, jittered retries: readers hold the file for tens of milliseconds, so a writer polling
+            # every second could lose the race to an app reloading in a loop for a long time.
+            time.sleep(delay * random.uniform(0.5, 1.5))
+            delay = min(delay * 2, 0.1)
 
 
 def _postgres_error(where: StoreLocation, error: Exception) -> UserError:
@@ -200,3 +203,17 @@ def database_errors() -> tuple[type[BaseException], ...]:
     except ImportError:  # pragma: no cover - psycopg is a dependency
         pass
     return tuple(errors)
+
+
+def privilege_error(where: StoreLocation, error: BaseException) -> UserError | None:
+    """A PostgreSQL role without the rights an operation needs, as a UserError naming the fix; else None."""
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover
+        return None
+    if not isinstance(error, psycopg.errors.InsufficientPrivilege):
+        return None
+    detail = " ".join(str(error).split())
+    return UserError(f"the store {where} refused this user ({detail}); writers (CI) need SELECT and INSERT on "
+                     "its tables, schema changes need the owner: run `evalhub migrate --db URL` as the owner "
+                     "(docs/team.md)")

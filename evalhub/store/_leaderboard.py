@@ -267,11 +267,15 @@ def read_leaderboard(db: StoreArg = None, filters: LeaderboardFilter | None = No
             "SELECT count(*), sum(CASE WHEN NOT EXISTS (SELECT 1 FROM run_golden_sets g WHERE g.run_id = r.run_id) "
             "THEN 1 ELSE 0 END) FROM runs r").fetchall()[0]
         where, params = _where(filters)
-        newest = "" if filters.every_run else " WHERE newest = 1"
+        # Which (run, golden set) rows to list is decided on narrow columns; only those rows' details are read.
         listed = con.execute(
-            f"SELECT * FROM (SELECT {_RUN_COLUMNS}, {_GOLDEN_COLUMNS}, row_number() OVER ("
+            "WITH picked AS (SELECT r.run_id, g.golden_file, row_number() OVER ("
             "PARTITION BY r.tuned_model_id, g.golden_key ORDER BY r.created_at DESC, r.run_id DESC) AS newest "
-            f"{_RUN_FROM} LEFT JOIN run_golden_sets g ON g.run_id = r.run_id{where}) listed{newest}", params).fetchall()
+            f"FROM runs r LEFT JOIN run_golden_sets g ON g.run_id = r.run_id{where}) "
+            f"SELECT {_RUN_COLUMNS}, {_GOLDEN_COLUMNS} FROM picked p JOIN runs r ON r.run_id = p.run_id "
+            "JOIN models b ON b.model_id = r.base_model_id JOIN models t ON t.model_id = r.tuned_model_id "
+            "LEFT JOIN run_golden_sets g ON g.run_id = p.run_id AND g.golden_file = p.golden_file"
+            + ("" if filters.every_run else " WHERE p.newest = 1"), params).fetchall()
         n_run = len(_RUN_COLUMNS.split(","))
         several = sorted({row[0] for row in listed if row[n_run + 2] is not None and row[n_run + 2] > 1})
         items = _items(con, several)
