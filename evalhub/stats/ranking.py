@@ -40,7 +40,7 @@ class Rating:
 
 
 def _fit(first: np.ndarray, second: np.ndarray, score: np.ndarray, weight: np.ndarray, n_models: int,
-         prior_sd: float) -> np.ndarray:
+         prior_sd: float, start: np.ndarray | None = None) -> np.ndarray:
     """Maximum a-posteriori log-strengths for weighted outcomes (the weights carry the bootstrap resample).
 
     Damped Newton steps: the objective is strictly convex (thanks to the prior) and has only one parameter
@@ -53,7 +53,8 @@ def _fit(first: np.ndarray, second: np.ndarray, score: np.ndarray, weight: np.nd
         return float(-np.sum(weight * (score * log_expit(diff) + (1 - score) * log_expit(-diff)))
                      + np.sum(theta**2) / (2 * prior_sd**2))
 
-    theta = np.zeros(n_models)
+    # A bootstrap resample starts from the full data's fit, a step or two from its own optimum.
+    theta = np.zeros(n_models) if start is None else start.copy()
     loss = objective(theta)
     for _ in range(100):
         p = expit(theta[first] - theta[second])
@@ -120,7 +121,7 @@ def bradley_terry_counts(outcomes: Mapping[tuple[str, str, float], int], n_boots
         for members in groups.values():
             n = count[members].sum()
             weight[members] = rng.multinomial(int(n), count[members] / n)
-        resampled[b] = _fit(first, second, score, weight, len(models), prior_sd)
+        resampled[b] = _fit(first, second, score, weight, len(models), prior_sd, start=theta)
 
     alpha = (1 - confidence) / 2
     lo, hi = np.quantile(resampled, [alpha, 1 - alpha], axis=0) if n_bootstrap else (theta, theta)
