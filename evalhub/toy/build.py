@@ -1,9 +1,13 @@
-"""Build the toy world offline: a BPE tokenizer, a tiny Llama base model, and the data sets around it.
+"""Build the toy world offline: a BPE tokenizer, a tiny base model of one family, and the data sets around it.
 
 The toy world is evalhub's embedded default and the fixture of every test: real `from_pretrained` folders,
 real safetensors, real chat template, so the same code paths that load a real model load this one.
+`--arch` picks the model family (evalhub/toy/families.py): Llama by default, or Qwen2, Mistral, Gemma-2 or
+Phi-3, each with its own config class, distinctive features, chat template and special tokens; every family
+learns the same world (toy/world.py) and writes the same manifest keys.
 The build is deterministic (same seed, same machine: byte-identical tokenizer, identical weights) and is
-cached under a folder keyed by a hash of the seed and this code, so it is paid once.
+cached under a folder keyed by a hash of the seed, this code, the world's text and the family's spec (not
+the other families'), so it is paid once.
 """
 
 from __future__ import annotations
@@ -18,37 +22,40 @@ import tempfile
 from pathlib import Path
 
 from evalhub.errors import UserError
+from evalhub.toy.families import DEFAULT_FAMILY, Family, family
 from evalhub.toy.world import ToyWorld, make_world
 
 # Bump when the output format changes without a code change in this package (e.g. a new manifest key).
 TOY_FORMAT = 1
-CHAT_TEMPLATE = (
-    "{{ bos_token }}{% for message in messages %}<|{{ message['role'] }}|>\n{{ message['content'] }}</s>\n"
-    "{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
-)
-SPECIAL_TOKENS = ["<pad>", "<s>", "</s>", "<unk>", "<|system|>", "<|user|>", "<|assistant|>"]
 TASK_NAME = "toy_general"
-# head_dim 64: vLLM's CPU attention refuses 16 ("Unsupported CPU attention configuration").
-MODEL_SHAPE = dict(hidden_size=128, intermediate_size=512, num_hidden_layers=2, num_attention_heads=2,
-                   num_key_value_heads=2, head_dim=64, max_position_embeddings=512)
 PRETRAIN_STEPS, BLOCK, BATCH = 400, 128, 16
+# The files whose code decides every family's output; each family's own spec is hashed on top.
+_SHARED_SOURCES = ("build.py", "world.py")
 
 
 def default_cache_dir() -> Path:
     return Path(os.environ.get("EVALHUB_CACHE", Path.home() / ".cache" / "evalhub")) / "toy"
 
 
-def _content_key(seed: int) -> str:
+def _content_key(seed: int, spec: Family) -> str:
     digest = hashlib.sha256(f"seed={seed};format={TOY_FORMAT}".encode())
-    for source in sorted(Path(__file__).parent.glob("*.py")):
-        digest.update(source.read_bytes())
+    for name in _SHARED_SOURCES:
+        digest.update((Path(__file__).parent / name).read_bytes())
+    digest.update(spec.spec_hash().encode())
     return digest.hexdigest()[:16]
 
 
-def build_toy_world(seed: int = 0, out: Path | None = None, quiet: bool = False) -> Path:
-    """Build (or reuse) the toy world for `seed` and return its folder."""
-    key = _content_key(seed)
-    dest = Path(out).expanduser() if out else default_cache_dir() / f"seed{seed}-{key}"
+def world_folder_name(seed: int, arch: str = DEFAULT_FAMILY) -> str:
+    """The cache folder's name of a world: `seed0-KEY` for Llama (as it always was), `qwen2-seed0-KEY` etc."""
+    key = _content_key(seed, family(arch))
+    return f"seed{seed}-{key}" if arch == DEFAULT_FAMILY else f"{arch}-seed{seed}-{key}"
+
+
+def build_toy_world(seed: int = 0, out: Path | None = None, quiet: bool = False, arch: str = DEFAULT_FAMILY) -> Path:
+    """Build (or reuse) the toy world of family `arch` for `seed` and return its folder."""
+    spec = family(arch)
+    key = _content_key(seed, spec)
+    dest = Path(out).expanduser() if out else default_cache_dir() / world_folder_name(seed, arch)
     # A finished world is complete (it is renamed into place whole), so it is reused without a lock, and a
     # folder that cannot take one is refused before anything, lock file included, is written beside it.
     if _holds_world(dest, key):
@@ -60,7 +67,7 @@ def build_toy_world(seed: int = 0, out: Path | None = None, quiet: bool = False)
                         + ("" if out else " or set EVALHUB_CACHE")) from None
     # Processes asking for the same world at once (parallel tests, a demo beside them) build it once.
     with _exclusive(dest.parent / f".{dest.name}.lock"):
-        return _build_once(seed, key, dest, quiet)
+        return _build_once(seed, key, dest, quiet, spec)
 
 
 def _holds_world(dest: Path, key: str) -> bool:
@@ -126,7 +133,7 @@ def _exclusive(path: Path):
             os.close(fd)
 
 
-def _build_once(seed: int, key: str, dest: Path, quiet: bool) -> Path:
+def _build_once(seed: int, key: str, dest: Path, quiet: bool, spec: Family) -> Path:
     # Checked again under the lock: another process may have finished the same world meanwhile.
     if _holds_world(dest, key):
         return dest
@@ -136,13 +143,14 @@ def _build_once(seed: int, key: str, dest: Path, quiet: bool) -> Path:
     try:
         world = make_world(seed)
         _write_data(world, staging, dest)
-        tokenizer = _train_tokenizer(world, staging / "base")
-        accuracy = _pretrain_base(world, tokenizer, staging / "base", seed, quiet)
+        tokenizer = _train_tokenizer(world, staging / "base", spec)
+        accuracy = _pretrain_base(world, tokenizer, staging / "base", seed, quiet, spec)
         _write_json(staging / "manifest.json", {
-            "key": key, "seed": seed, "base": "base", "sft": "data/sft.jsonl", "dpo": "data/dpo.jsonl",
+            "key": key, "seed": seed, "arch": spec.name, "base": "base", "sft": "data/sft.jsonl", "dpo": "data/dpo.jsonl",
             "golden": "data/golden.jsonl", "heldout_general": "data/heldout_general.txt",
             "heldout_domain": "data/heldout_domain.txt", "tasks_path": "tasks", "task_name": TASK_NAME,
             "base_general_accuracy": round(accuracy, 4),
+            "attention_modules": list(spec.attention_modules),
         })
         if dest.exists():
             dest.rmdir()
@@ -190,7 +198,7 @@ def _write_data(world: ToyWorld, root: Path, final: Path) -> None:
     )
 
 
-def _train_tokenizer(world: ToyWorld, base: Path):
+def _train_tokenizer(world: ToyWorld, base: Path, spec: Family):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -200,29 +208,32 @@ def _train_tokenizer(world: ToyWorld, base: Path):
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=1024, special_tokens=SPECIAL_TOKENS, show_progress=False,
+    trainer = trainers.BpeTrainer(vocab_size=1024, special_tokens=list(spec.special_tokens), show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.train_from_iterator(corpus, trainer)
-    tok.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A <s> $B",
-                                                       special_tokens=[("<s>", tok.token_to_id("<s>"))])
-    hf_tok = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
-                                     unk_token="<unk>", chat_template=CHAT_TEMPLATE, model_max_length=512)
+    if spec.add_bos:
+        bos = spec.bos_token
+        tok.post_processor = processors.TemplateProcessing(single=f"{bos} $A", pair=f"{bos} $A {bos} $B",
+                                                           special_tokens=[(bos, tok.token_to_id(bos))])
+    named = {role: getattr(spec, role) for role in ("bos_token", "eos_token", "pad_token", "unk_token")}
+    hf_tok = PreTrainedTokenizerFast(tokenizer_object=tok, **{k: v for k, v in named.items() if v is not None},
+                                     chat_template=spec.chat_template, model_max_length=512)
     hf_tok.save_pretrained(base)
     return hf_tok
 
 
-def _pretrain_base(world: ToyWorld, tokenizer, base: Path, seed: int, quiet: bool) -> float:
-    """Pretrain the tiny Llama on the general facts; return its multiple-choice accuracy on them."""
+def _pretrain_base(world: ToyWorld, tokenizer, base: Path, seed: int, quiet: bool, spec: Family) -> float:
+    """Pretrain the tiny model on the general facts; return its multiple-choice accuracy on them."""
     import torch
+    import transformers
     from tqdm import tqdm
-    from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    config = LlamaConfig(vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
-                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
-                         tie_word_embeddings=False, dtype="float32", **MODEL_SHAPE)
-    model = LlamaForCausalLM(config)
+    config = getattr(transformers, spec.config_class)(
+        vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id, dtype="float32", **{**spec.shape, **spec.config})
+    model = getattr(transformers, spec.model_class)(config)
     docs = [tokenizer(t + tokenizer.eos_token, add_special_tokens=True)["input_ids"] for t in world.pretrain_texts]
     docs += [tokenizer.apply_chat_template([{"role": "user", "content": q}, {"role": "assistant", "content": a}],
                                            tokenize=True, return_dict=False) for q, a in world.chat_pretrain]
@@ -245,6 +256,9 @@ def _pretrain_base(world: ToyWorld, tokenizer, base: Path, seed: int, quiet: boo
         optimizer.zero_grad()
     model.eval()
     model.generation_config.do_sample = False
+    if spec.extra_eos:  # a turn ends with its own token as well as EOS: generation stops at either
+        model.generation_config.eos_token_id = [tokenizer.eos_token_id,
+                                                *tokenizer.convert_tokens_to_ids(list(spec.extra_eos))]
     model.save_pretrained(base, safe_serialization=True)
     return _multiple_choice_accuracy(model, tokenizer, world.general_mc)
 
