@@ -10,18 +10,32 @@ from evalhub.contracts import DecodingSettings  # noqa: F401  (re-exported for t
 
 @dataclass(frozen=True)
 class GoldenItem:
-    """One prompt / ideal-answer pair of a golden set."""
+    """One prompt / ideal-answer pair of a golden set: a single request (`instruction`, optional `input`) or a
+    fixed conversation ending with the user's turn (`messages`, (role, content) pairs; `instruction` is then
+    its last user turn), with `output` the ideal next reply."""
 
     id: str
     instruction: str
     output: str
     input: str = ""
     tags: tuple[str, ...] = ()
+    messages: tuple[tuple[str, str], ...] = ()
 
     @property
     def prompt(self) -> str:
-        """The user message: the instruction, then the input after a blank line when there is one."""
+        """The request as text: the instruction, then the input after a blank line when there is one; for a
+        conversation, every turn, each fenced by a marker (as the judge sees it)."""
+        if self.messages:
+            from evalhub.judge._protocol import render_conversation
+
+            return render_conversation(self.chat_messages())
         return f"{self.instruction}\n\n{self.input}" if self.input else self.instruction
+
+    def chat_messages(self) -> list[dict[str, str]]:
+        """The chat messages a model is sent: the conversation, or the prompt as one user message."""
+        if self.messages:
+            return [{"role": role, "content": content} for role, content in self.messages]
+        return [{"role": "user", "content": self.prompt}]
 
 
 @dataclass(frozen=True)

@@ -27,9 +27,7 @@ def encode_prompts(tokenizer, items: Sequence[GoldenItem], settings: DecodingSet
     too_long: dict[str, Generation] = {}
     for item in items:
         if settings.chat_template:
-            encoded = tokenizer.apply_chat_template([{"role": "user", "content": item.prompt}],
-                                                    add_generation_prompt=True, tokenize=True, return_dict=True)
-            tokens = list(encoded["input_ids"])
+            tokens = _chat_tokens(tokenizer, item)
         else:
             tokens = tokenizer(item.prompt).input_ids
         if len(tokens) + settings.max_new_tokens > context:
@@ -40,6 +38,19 @@ def encode_prompts(tokenizer, items: Sequence[GoldenItem], settings: DecodingSet
         else:
             ids[item.id] = tokens
     return EncodedPrompts(ids=ids, too_long=too_long)
+
+
+def _chat_tokens(tokenizer, item: GoldenItem) -> list[int]:
+    """The item's messages (one user turn, or a multi-turn conversation) through the model's chat template."""
+    from jinja2 import TemplateError
+
+    try:
+        encoded = tokenizer.apply_chat_template(item.chat_messages(), add_generation_prompt=True, tokenize=True,
+                                                return_dict=True)
+    except TemplateError as error:  # e.g. Gemma's and Mistral's templates refuse a system turn
+        raise UserError(f"golden item {item.id}: the chat template of {tokenizer.name_or_path} refuses its messages "
+                        f"({error}); drop the turn it names from the item, or pass --no-chat-template") from None
+    return list(encoded["input_ids"])
 
 
 def answer_text(tokenizer, new_tokens: Sequence[int], stop: Sequence[str]) -> str:

@@ -120,7 +120,7 @@ def _ask(client, model: str, item: GoldenItem, settings: DecodingSettings, optio
                   stop=list(settings.stop) or None)
     try:
         if settings.chat_template:
-            reply = client.chat.completions.create(messages=[{"role": "user", "content": item.prompt}],
+            reply = client.chat.completions.create(messages=item.chat_messages(),
                                                    max_completion_tokens=settings.max_new_tokens, **common)
             text = reply.choices[0].message.content or ""
         else:
