@@ -180,8 +180,9 @@ def _load_cached(path: str, mtime_ns: int, source: str) -> Protocol:
         spec = ProtocolFile.model_validate(data)
     except ValidationError as error:
         problem = error.errors()[0]
-        where = ".".join(str(p) for p in problem["loc"]) or "file"
-        raise UserError(f"--judge-protocol {source}: {where}: {problem['msg'].removeprefix('Value error, ')}; "
+        where = "".join(f"{p}: " for p in problem["loc"][:1]) + ".".join(str(p) for p in problem["loc"][1:])
+        where = where + ": " if where and not where.endswith(": ") else where
+        raise UserError(f"--judge-protocol {source}: {where}{problem['msg'].removeprefix('Value error, ')}; "
                         f"fix the protocol file (see docs/judging.md)") from None
     return Protocol(spec, source)
 

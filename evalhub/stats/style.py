@@ -46,7 +46,7 @@ def style_differences(tuned: Sequence[str | None], base: Sequence[str | None]) -
         return np.where(total > 0, (t - b) / np.where(total > 0, total, 1.0), 0.0)
 
 
-def controlled_win_rate(scores: Sequence[float], covariates: np.ndarray, slope_penalty: float = 1e-2) -> float | None:
+def controlled_win_rate(scores: Sequence[float], covariates: np.ndarray, slope_penalty: float = 1e-3) -> float | None:
     """sigmoid(a) of the ridge-penalised logistic fit of the scores on the (standardised) covariates."""
     from scipy.optimize import minimize
     from scipy.special import expit, log_expit
