@@ -66,6 +66,9 @@ def test_wheel_carries_the_app_configs_golden_sets_and_toy_world(installed):
     golden = {p.name for p in (REPO / "golden_sets").glob("*.jsonl")}
     assert {"toy_zorvish.jsonl", "general_assistant.jsonl"} <= golden
     assert {f"evalhub/golden_sets/{name}" for name in golden | {"README.md"}} <= names
+    # The judge protocols are data the judge reads at run time (and the judge calibration set a golden-sets file).
+    assert {"evalhub/judge/protocols/pairwise.toml", "evalhub/judge/protocols/arena-hard.toml"} <= names
+    assert "evalhub/golden_sets/judge_calibration.jsonl" in names
     # The toy world is generated from these sources (and cached by their hash): the wheel carries them all.
     assert {f"evalhub/toy/{p.name}" for p in (REPO / "evalhub" / "toy").glob("*.py")} <= names
     # Every package of the tree is in the wheel, so a new one cannot be left out unnoticed.
