@@ -233,3 +233,30 @@ def test_the_documented_roles_let_ci_insert_and_the_app_only_read(pg_server):
     with pytest.raises(UserError, match="refused this user"):
         save_run(_record("app-2"), app)
     assert [r["run_id"] for r in list_runs(app)] == ["ci-1"]
+
+
+def _app_banner(*args) -> str:
+    """The lines `evalhub app` prints before it becomes the Streamlit server (then stopped)."""
+    proc = subprocess.Popen([sys.executable, "-m", "evalhub", "app", *map(str, args)], stderr=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, text=True)
+    lines = []
+    try:
+        for line in proc.stderr:
+            lines.append(line)
+            if "Ctrl+C stops it" in line:
+                break
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    return "".join(lines)
+
+
+def test_the_app_binds_to_loopback_and_warns_when_told_to_listen_elsewhere(pg_url):
+    save_run(_record("run-1"), pg_url)
+    password = urlsplit(pg_url).password
+    port = _closed_port()
+    local = _app_banner("--db", pg_url, "--port", port)
+    assert f"http://127.0.0.1:{port}" in local and "warning" not in local
+    assert "postgresql://postgres@127.0.0.1" in local and password not in local
+    exposed = _app_banner("--db", pg_url, "--port", _closed_port(), "--host", "0.0.0.0")
+    assert "warning: listening on 0.0.0.0" in exposed and "reverse proxy" in exposed and password not in exposed
