@@ -1,4 +1,4 @@
-"""`evalhub compare BASE TUNED`: the recipe. It reads top to bottom: check every input, then run each
+"""`evalhub compare BASELINE CANDIDATE`: the recipe. It reads top to bottom: check every input, then run each
 stage the inputs ask for (generations, judge, perplexity, forgetting benchmarks), then summarise, gate,
 store and report. Each stage's result is checkpointed in the run's work folder as soon as it is done (the
 generations as they arrive), so a killed compare resumes where it stopped; the judge's own cache covers a
@@ -20,6 +20,7 @@ from evalhub.golden import load_golden
 from evalhub.models import describe_models
 from evalhub.quiet import library_output_to, progress
 from evalhub.records import GoldenItem
+from evalhub.tags import resolve_request
 from evalhub import stages
 
 DEFAULT_JUDGE = "openai:gpt-4.1"
@@ -46,9 +47,11 @@ def run_compare(request: CompareRequest, db: Path, report_dir: Path, resume: str
     if resume:
         request = workdir.load_request(db, resume)
 
-    # 1. Check every input before anything is spent.
+    # 1. Check every input before anything is spent. A tag names the model it was set on, whose weights must
+    # not have changed since; BASELINE and CANDIDATE may be any two models (the summary calls them base, tuned).
+    request, tags = resolve_request(request, db)
     served = request.backend == "openai"
-    base_ref, tuned_ref = describe_models(request.base, request.tuned, served=served)
+    base_ref, tuned_ref = describe_models(request.base, request.tuned, served=served, adapter_base=request.adapter_base)
     golden = {path: load_golden(path) for path in request.golden}
     items = stages.namespaced_items(golden)
     judge = _choose_judge(request) if golden else None
@@ -67,7 +70,7 @@ def run_compare(request: CompareRequest, db: Path, report_dir: Path, resume: str
     contamination = stages.contamination(request, golden, say)
 
     # 2. The run's work folder: a re-run of the same command, or --resume RUN, continues there.
-    config = workdir.run_config(request, base_ref, tuned_ref, judge)
+    config = {**workdir.run_config(request, base_ref, tuned_ref, judge), **({"tags": tags} if tags else {})}
     work = workdir.open_work_folder(db, config, resume, say)
 
     # 3. The stages, each checkpointed. Library chatter (engines, transformers, lm-eval) goes to the work

@@ -135,10 +135,16 @@ class GateThresholds(_Settings):
 
 
 class CompareRequest(_Settings):
-    """Everything a comparison depends on. Its JSON form is the run's stored config; secrets never enter it."""
+    """Everything a comparison depends on. Its JSON form is the run's stored config; secrets never enter it.
 
-    base: str = Field(description="BASE")
-    tuned: str = Field(description="TUNED")
+    `base` is the baseline (BASELINE: what is deployed, or the base model) and `tuned` the candidate
+    (CANDIDATE); each is a base model folder, a LoRA adapter folder, a full model folder, a tag, or (openai
+    backend) a served name. The names stay `base` and `tuned`, as the stored runs and the JSON summary have them.
+    """
+
+    base: str = Field(description="BASELINE")
+    tuned: str = Field(description="CANDIDATE")
+    adapter_base: Optional[str] = Field(None, description="--base")
     golden: tuple[str, ...] = Field((), description="--golden")
     judge: Optional[str] = Field(None, description="--judge")
     # A judge panel (--judge given twice or more); `judge` is then None.
@@ -367,3 +373,97 @@ def build(model: type[BaseModel], **values):
         given = problem.get("input")
         shown = "" if isinstance(given, (dict, BaseModel)) or given is None else f" (got {given!r})"
         raise UserError(f"{flag}: {message}{shown}") from None
+
+
+# ---------------------------------------------------------------- arenas
+
+class ArenaRequest(_Settings):
+    """Everything an arena depends on: its models (as given on the command line: folders or tags), the golden
+    sets, the judge, and how models answer. Its JSON form is the arena's stored config."""
+
+    models: tuple[str, ...] = Field(description="MODEL")
+    anchor: Optional[str] = Field(None, description="--anchor")
+    adapter_base: Optional[str] = Field(None, description="--base")
+    golden: tuple[str, ...] = Field(description="--golden")
+    judge: Optional[str] = Field(None, description="--judge")
+    backend: Literal["auto", "vllm", "hf", "openai"] = Field("auto", description="--backend")
+    decoding: DecodingSettings = Field(default_factory=DecodingSettings)
+    backend_options: BackendSettings = Field(default_factory=BackendSettings)
+    judge_options: JudgeSettings = Field(default_factory=JudgeSettings)
+    # None: the unregularised maximum-likelihood ratings (`--prior-sd 0`); see evalhub/stats/arena.py.
+    prior_sd: Optional[float] = Field(2.0, gt=0.0, allow_inf_nan=False, description="--prior-sd")
+    alpha: Probability = Field(0.05, description="--alpha")
+    kind: Literal["arena"] = "arena"
+
+    @field_validator("models")
+    @classmethod
+    def _models(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(value) < 2:
+            raise ValueError("an arena needs at least two models")
+        seen = set()
+        for model in value:
+            if not model.strip():
+                raise ValueError("a model argument is empty")
+            if model in seen:
+                raise ValueError(f"{model} is given twice; pass each model once")
+            seen.add(model)
+        return value
+
+    @field_validator("golden")
+    @classmethod
+    def _golden(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("an arena needs a golden set: pass --golden FILE")
+        return CompareRequest._golden_once(value)
+
+
+class ArenaModelRating(_Part):
+    model: str
+    rating: Optional[float] = None       # Elo scale; None: the model has no scored comparison
+    ci: Optional[Interval] = None
+    rank: Optional[int] = None
+    comparisons: int = 0
+
+
+class ArenaPair(_Part):
+    """One pair, counted from a's side; items whose two orders disagree are ties, as in compare."""
+
+    a: str
+    b: str
+    wins: int
+    losses: int
+    ties: int
+    win_rate: Optional[float] = None
+    win_rate_ci: Optional[Interval] = None
+    p_value: Optional[float] = None      # two-sided sign test
+    p_holm: Optional[float] = None       # Holm-adjusted over the arena's pairs
+    significant: bool = False
+
+
+class ArenaJudgeStats(_Part):
+    """The judge's telemetry pooled over every pair."""
+
+    judge: Optional[str] = None
+    calls: int = 0
+    parse_failures: int = 0
+    position_consistency: Optional[float] = None
+    cost_usd: Optional[float] = None
+    scored: int = 0
+    unscored: int = 0
+
+
+class ArenaSummary(_Part):
+    """What an arena found: its `--json` document and stored summary."""
+
+    run_id: str
+    models: list[str]
+    ratings: list[ArenaModelRating]
+    pairs: list[ArenaPair]
+    judge_stats: ArenaJudgeStats
+    warnings: list[str] = Field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        data = self.model_dump(mode="json")
+        if not data["warnings"]:
+            data.pop("warnings")
+        return data

@@ -1,4 +1,5 @@
-"""Catastrophic forgetting: lm-evaluation-harness tasks on the base and the tuned model, compared item by item.
+"""Catastrophic forgetting: lm-evaluation-harness tasks on two models (the baseline, 'base', and the candidate,
+'tuned', each any kind of model), compared item by item.
 
 lm-eval runs as a library, twice, under identical settings (batch size, few-shot count and seed, max length,
 dtype, limit, seeds), and keeps its per-item samples. Per task evalhub reports the base and tuned scores on
@@ -6,9 +7,9 @@ the primary metric (`acc` for multiple choice, `acc_norm` kept beside it), the d
 a paired test's p-value, and the ids of the items the tuned model newly gets wrong. A task is flagged
 "forgetting" only when the score drops AND the drop is significant: a lower number alone may be noise.
 
-Where the backend allows it the base weights are loaded once: with a LoRA adapter the hf backend scores the
-base with the adapter disabled (peft's `disable_adapter`), and the vllm backend runs one engine with the
-adapter's LoRA request switched off and on. A full fine-tuned model needs its own load. The weights, the
+Where the backend allows it the base weights are loaded once: for adapters of one base (and that base) the hf
+backend switches peft's adapters (`set_adapter`, `disable_adapter` for the base), and the vllm backend runs
+one engine with each pass's LoRA request. A full model needs its own load. The weights, the
 tokenizer and the vLLM engine arguments come from the model layer (evalhub.models), so an adapter gets the
 same LoRA settings here as in generation.
 
@@ -100,16 +101,18 @@ class _TaskScores:
 
 
 def compare_benchmarks(base: str | Path, tuned: str | Path | None, tasks: list[str], tasks_path: Path | None = None,
-                       backend: str = "auto", settings: ForgettingSettings = ForgettingSettings()) -> ForgettingResult:
-    """Run lm-eval `tasks` on `base` and `tuned` (a LoRA adapter folder or a full model folder; None scores the
-    base alone) under identical settings, and compare them item by item."""
+                       backend: str = "auto", settings: ForgettingSettings = ForgettingSettings(),
+                       adapter_base: str | Path | None = None) -> ForgettingResult:
+    """Run lm-eval `tasks` on `base` (the baseline) and `tuned` (the candidate; None scores the baseline
+    alone), each a model folder or a LoRA adapter folder (on its recorded base, or `adapter_base`), under
+    identical settings, and compare them item by item."""
     import lm_eval
 
     tasks = [t.strip() for t in tasks if t and t.strip()]
     if not tasks:
         raise UserError("no tasks given; pass --tasks with lm-eval task names, e.g. --tasks arc_easy,hellaswag")
     # What base and tuned are, and which loads they need (an adapter rides on its base), before any loading.
-    plans = plan_engines(base, tuned)
+    plans = plan_engines(base, tuned, adapter_base=adapter_base)
     tuned_kind = _tuned_kind(plans)
     backend = _resolve_backend(backend)
     task_manager = _task_manager(tasks_path, tasks)
@@ -200,13 +203,12 @@ def _evaluate(lm, tasks: list[str], task_manager, settings: ForgettingSettings) 
 
 def _evaluate_plans(plans: list[EnginePlan], tasks: list[str], task_manager, backend: str,
                     settings: ForgettingSettings) -> Iterator[tuple[str, dict]]:
-    """Yield (role, lm-eval results) for every pass: with a LoRA adapter, both passes on one load of the base
-    (the adapter off for the base pass), a full tuned model on a load of its own."""
+    """Yield (role, lm-eval results) for every pass: the passes of one base on one load of it (each adapter
+    switched on for its own pass, all off for the base's), a full model on a load of its own."""
     for plan in plans:
         with _lm(plan, backend, settings) as lm:
             for one_pass in plan.passes:
-                off = plan.adapters and one_pass.adapter is None
-                with _adapter_off(lm, backend) if off else contextlib.nullcontext():
+                with _pass_adapter(lm, backend, plan, one_pass):
                     results = _evaluate(lm, tasks, task_manager, settings)
                 yield one_pass.role, results
 
@@ -231,19 +233,33 @@ def _lm(plan: EnginePlan, backend: str, settings: ForgettingSettings):
             yield lm
 
 
-def _adapter_off(lm, backend: str):
-    """The base pass on weights loaded with the adapter: peft's disable_adapter, or no LoRA request."""
-    return _without_lora_request(lm) if backend == "vllm" else lm.model.disable_adapter()
+def _pass_adapter(lm, backend: str, plan: EnginePlan, one_pass):
+    """The pass's adapter switched on (none: the bare base): peft's adapters, or vLLM's LoRA request."""
+    if not plan.adapters:
+        return contextlib.nullcontext()
+    if backend == "vllm":
+        return _lora_request_of(lm, plan.adapters, one_pass.adapter)
+    from evalhub.models import use_adapter
+
+    return use_adapter(lm.model, plan.adapters, one_pass.adapter)
 
 
 @contextlib.contextmanager
-def _without_lora_request(lm):
-    # lm-eval sends its LoRA request with every call, so clearing it scores the base on the same engine.
-    lora_request, lm.lora_request = lm.lora_request, None
+def _lora_request_of(lm, adapters: list[str], adapter: str | None):
+    # lm-eval sends its LoRA request with every call: None scores the base on the same engine, and another
+    # adapter's request (the engine has room for all of the plan's) scores that adapter.
+    from vllm.lora.request import LoRARequest
+
+    saved = lm.lora_request
+    if adapter is None:
+        lm.lora_request = None
+    elif adapter != adapters[0]:
+        index = adapters.index(adapter)
+        lm.lora_request = LoRARequest(f"finetuned-{index + 1}", index + 1, adapter)
     try:
         yield
     finally:
-        lm.lora_request = lora_request
+        lm.lora_request = saved
 
 
 def _hf_model(plan: EnginePlan, settings: ForgettingSettings):
@@ -252,7 +268,7 @@ def _hf_model(plan: EnginePlan, settings: ForgettingSettings):
 
     from evalhub.models import load_causal_lm, load_tokenizer
 
-    model = load_causal_lm(plan.weights, dtype=settings.dtype, adapter=plan.adapters[0] if plan.adapters else None)
+    model = load_causal_lm(plan.weights, dtype=settings.dtype, adapter=plan.adapters)
     model.eval()
     return HFLM(pretrained=model, tokenizer=load_tokenizer(plan.weights), batch_size=settings.batch_size,
                 max_length=settings.max_length)

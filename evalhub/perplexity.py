@@ -1,4 +1,4 @@
-"""Perplexity and bits-per-byte of the base and the tuned model on held-out text.
+"""Perplexity and bits-per-byte of two models (baseline and candidate) on held-out text.
 
 Token-level negative log-likelihood over sliding windows. Each text is encoded without special tokens and
 conditioned on the BOS token (EOS when there is none). The first window of a text scores its first `window`
@@ -43,11 +43,13 @@ class PerplexityResult:
 
 def measure_perplexity(base: str | Path, tuned: str | Path | None, texts: Sequence[str], window: int | None = None,
                        stride: int | None = None, backend: str = "auto",
-                       options: BackendOptions | None = None) -> dict[str, PerplexityResult]:
-    """{'base': PerplexityResult, 'tuned': PerplexityResult} ('tuned' absent when tuned is None).
+                       options: BackendOptions | None = None,
+                       adapter_base: str | Path | None = None) -> dict[str, PerplexityResult]:
+    """{'base': PerplexityResult, 'tuned': PerplexityResult} ('tuned' absent when tuned is None): the baseline
+    and the candidate, each any kind of model (`adapter_base`: where the adapters' base is now).
 
     `window` defaults to the model's context less 2 tokens, `stride` to the window (disjoint windows).
-    A LoRA adapter shares its base's weights (one engine or model, the adapter off for the base pass).
+    Adapters share their base's weights (one engine or model, each adapter switched on for its own pass).
     """
     options = options or BackendOptions()
     name = resolve_backend(backend, options)
@@ -57,7 +59,7 @@ def measure_perplexity(base: str | Path, tuned: str | Path | None, texts: Sequen
     total_bytes = sum(len(text.encode("utf-8")) for text in texts)
     if total_bytes == 0:
         raise UserError("no text to measure; pass a non-empty .txt file or JSONL with a 'text' field")
-    plans = model_plans(name, base, tuned)
+    plans = model_plans(name, base, tuned, adapter_base=adapter_base)
     windows: dict[str, list[Window]] = {}
     for plan in plans:
         size, step = _window_and_stride(name, context_length(plan.weights, options.max_model_len), window, stride)

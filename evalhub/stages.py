@@ -64,7 +64,7 @@ def generate(request: CompareRequest, items: list[GoldenItem], done: Answers,
 
     return generate_answers(base=request.base, tuned=request.tuned, items=items, settings=request.decoding,
                             backend=request.backend, options=request.backend_options.options(),
-                            done=done, on_answers=save)
+                            done=done, on_answers=save, adapter_base=request.adapter_base)
 
 
 def report_failed_generations(answers: Answers, say: Say) -> None:
@@ -120,7 +120,8 @@ def perplexity(request: CompareRequest, texts: dict[str, list[str]]) -> dict:
     window = {k: v for k, v in (("window", request.perplexity_window), ("stride", request.perplexity_stride)) if v}
     return {name: {role: asdict(result) for role, result in
                    measure_perplexity(base=request.base, tuned=request.tuned, texts=documents, backend=request.backend,
-                                      options=request.backend_options.options(), **window).items()}
+                                      options=request.backend_options.options(), adapter_base=request.adapter_base,
+                                      **window).items()}
             for name, documents in texts.items()}
 
 
@@ -129,7 +130,8 @@ def benchmarks(request: CompareRequest) -> dict:
 
     result = compare_benchmarks(base=request.base, tuned=request.tuned, tasks=list(request.tasks),
                                 tasks_path=Path(request.tasks_path) if request.tasks_path else None,
-                                backend=request.backend, settings=request.forgetting.settings())
+                                backend=request.backend, settings=request.forgetting.settings(),
+                                adapter_base=request.adapter_base)
     return {"tasks": result.tasks, "items": result.items, "lm_eval_version": result.lm_eval_version,
             "settings": result.settings if isinstance(result.settings, dict) else asdict(result.settings)}
 

@@ -182,8 +182,9 @@ def _read_meta(meta_path: Path) -> dict:
     return meta
 
 
-def load_request(db: Path, run_id: str) -> CompareRequest:
-    """The typed request of the unfinished run `run_id` (for `--resume RUN`)."""
+def load_request(db: Path, run_id: str, model: type = CompareRequest):
+    """The typed request (a `model`: CompareRequest, or ArenaRequest) of the unfinished run `run_id` (for
+    `--resume RUN`)."""
     for meta_path in work_root(db).glob("*/meta.json"):
         try:
             recorded = json.loads(meta_path.read_text(encoding="utf-8")).get("run_id")
@@ -193,7 +194,7 @@ def load_request(db: Path, run_id: str) -> CompareRequest:
             continue
         _read_meta(meta_path)
         try:
-            return CompareRequest.model_validate_json((meta_path.parent / "request.json").read_text(encoding="utf-8"))
+            return model.model_validate_json((meta_path.parent / "request.json").read_text(encoding="utf-8"))
         except (OSError, ValidationError) as error:
             raise UserError(f"the unfinished run {run_id} in {meta_path.parent} cannot be read by this evalhub "
                             f"({type(error).__name__}); delete that folder and run the comparison again") from None

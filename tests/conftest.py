@@ -36,6 +36,42 @@ def toy_adapter(toy_world: Path, toy_manifest: dict) -> Path:
     return demo_adapter(toy_world, seed=0)
 
 
+# Training steps of the arena's toy adapters, weakest first: an arena must rank them in this order.
+ARENA_STEPS = (1, 12, 30, 80)
+
+
+@pytest.fixture(scope="session")
+def toy_adapters(toy_world: Path, toy_manifest: dict, toy_adapter: Path) -> dict[int, Path]:
+    """LoRA adapters of the toy base trained to different strengths (80 steps is the demo's adapter), each
+    trained once and cached beside the toy world like the demo adapter."""
+    from filelock import FileLock
+
+    adapters = {}
+    for steps in ARENA_STEPS:
+        folder = toy_world.parent / f"{toy_world.name}-adapters" / f"sft-{steps}-seed0"
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(folder) + ".lock"):
+            if steps == 80:
+                folder = toy_adapter
+            elif not (folder / "adapter_config.json").exists():
+                _train_toy_adapter(toy_world, toy_manifest, folder, steps)
+        adapters[steps] = folder
+    return adapters
+
+
+def _train_toy_adapter(toy_world: Path, toy_manifest: dict, folder: Path, steps: int) -> None:
+    from trainers.sft import SFTSettings, train_sft
+
+    settings = dict(base=toy_world / toy_manifest["base"], data=toy_world / toy_manifest["sft"], output=folder,
+                    max_steps=steps, seed=0)
+    try:  # the toy config's hyperparameters, as the demo adapter is trained, where evalhub ships them
+        from trainers.config import toy_settings
+    except ImportError:
+        train_sft(SFTSettings(**settings))
+    else:
+        train_sft(toy_settings(SFTSettings, "toy_sft", golden=[], **settings))
+
+
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory, toy_world: Path, toy_adapter: Path) -> dict:
     """One real `evalhub demo` (every stage, default backend) into a fresh store; several test modules read it."""

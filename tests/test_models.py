@@ -13,6 +13,7 @@ import pytest
 from evalhub.errors import UserError
 from evalhub.models import (EnginePlan, LoadOptions, Pass, describe_models, engine_args, inspect_model,
                             keep_models_loaded, load_causal_lm, load_tokenizer, loaded, nf4_config, plan_engines,
+                            plan_models, describe_named,
                             resolve_backend)
 from evalhub.models.session import kept_model
 from evalhub.models.vllm_engine import LORA_RANKS, lora_rank
@@ -79,13 +80,35 @@ def test_plans_put_an_adapter_on_its_base_and_give_a_full_model_its_own_weights(
                                               EnginePlan(str(other_base), (Pass("tuned"),))]
     assert plan_engines("base-name", "lora-name", served=True) == [EnginePlan("base-name", (Pass("base"),)),
                                                                    EnginePlan("lora-name", (Pass("tuned"),))]
-    with pytest.raises(UserError, match="the base is a LoRA adapter; pass its base model"):
-        plan_engines(toy_adapter, None)
+    # An adapter as the baseline rides on its recorded base.
+    assert plan_engines(toy_adapter, None) == [EnginePlan(base, (Pass("base", str(toy_adapter)),))]
 
 
-def test_an_adapter_on_another_base_is_a_warning_in_a_plan(toy_adapter, other_base, capsys):
-    plan_engines(other_base, toy_adapter)
-    assert "was trained on" in capsys.readouterr().err
+def test_adapters_of_one_base_share_one_plan_and_other_bases_load_apart(toy_world, toy_adapter, other_base,
+                                                                        tmp_path):
+    base = str(toy_world / "base")
+    twin = tmp_path / "twin-adapter"
+    shutil.copytree(toy_adapter, twin)
+    # Two adapters of one base: one load, two LoRA passes (an adapter-vs-adapter compare, an arena).
+    assert plan_engines(toy_adapter, twin) == [EnginePlan(base, (Pass("base", str(toy_adapter)),
+                                                                 Pass("tuned", str(twin))))]
+    arena = plan_models({"a": str(toy_adapter), "b": str(twin), "base": base, "other": str(other_base)})
+    assert arena == [EnginePlan(base, (Pass("a", str(toy_adapter)), Pass("b", str(twin)), Pass("base"))),
+                     EnginePlan(str(other_base), (Pass("other"),))]
+    assert arena[0].adapters == [str(toy_adapter), str(twin)]
+    # A model of another base against an adapter: each on its own weights, one after the other.
+    assert plan_engines(other_base, toy_adapter) == [EnginePlan(str(other_base), (Pass("base"),)),
+                                                     EnginePlan(base, (Pass("tuned", str(toy_adapter)),))]
+    # --base: where the adapter's base is now.
+    assert plan_engines(other_base, toy_adapter, adapter_base=other_base) == [
+        EnginePlan(str(other_base), (Pass("base"), Pass("tuned", str(toy_adapter))))]
+    moved = tmp_path / "moved-adapter"
+    shutil.copytree(toy_adapter, moved)
+    config = json.loads((moved / "adapter_config.json").read_text())
+    (moved / "adapter_config.json").write_text(json.dumps({**config, "base_model_name_or_path": "/models/gone"}))
+    with pytest.raises(UserError, match="trained on /models/gone, which is not a model folder here; pass --base"):
+        plan_engines(moved, None)
+    assert plan_engines(moved, None, adapter_base=base) == [EnginePlan(base, (Pass("base", str(moved)),))]
 
 
 # ------------------------------------------------------------------------------------------------ ModelRefs
@@ -108,13 +131,30 @@ def test_describe_models_hashes_and_checks_the_pair(toy_world, toy_adapter, othe
     assert [r.kind for r in served] == ["served", "served"] and served[0].model_id != served[1].model_id
 
 
-def test_describe_models_refuses_what_does_not_belong_together(toy_world, toy_adapter, other_base, tmp_path):
-    with pytest.raises(UserError, match="was trained on .*pass that base model as BASE"):
-        describe_models(str(other_base), str(toy_adapter))
+def test_describe_models_records_any_pair_and_refuses_what_is_not_there(toy_world, toy_adapter, other_base, tmp_path):
+    # A model of another base against an adapter: the adapter keeps its own base's path and hash.
+    baseline, candidate = describe_models(str(other_base), str(toy_adapter))
+    assert (baseline.kind, candidate.kind) == ("base", "adapter")
+    assert candidate.base_path == str((toy_world / "base").resolve()) != baseline.path
+    # Adapter against adapter: both adapters, one base.
+    twin = tmp_path / "twin"
+    shutil.copytree(toy_adapter, twin)
+    first, second = describe_models(str(toy_adapter), str(twin))
+    assert (first.kind, second.kind) == ("adapter", "adapter") and first.base_path == second.base_path
+    named = describe_named({"a": str(toy_adapter), "base": str(toy_world / "base"), "other": str(other_base)})
+    assert [named[k].kind for k in ("a", "base", "other")] == ["adapter", "base", "full"]
     with pytest.raises(UserError, match="not a model folder \\(no config.json\\)"):
         describe_models("org/some-model", str(toy_adapter))
     with pytest.raises(UserError, match="neither a LoRA adapter folder"):
-        describe_models(str(toy_world / "base"), str(tmp_path))
+        describe_models(str(toy_world / "base"), str(tmp_path / "twin" / ".."))
+    moved = tmp_path / "moved"
+    shutil.copytree(toy_adapter, moved)
+    config = json.loads((moved / "adapter_config.json").read_text())
+    (moved / "adapter_config.json").write_text(json.dumps({**config, "base_model_name_or_path": "/models/gone"}))
+    with pytest.raises(UserError, match="trained on /models/gone"):
+        describe_models(str(toy_world / "base"), str(moved))
+    assert describe_models(str(toy_world / "base"), str(moved), adapter_base=str(other_base))[1].base_path == \
+        str(other_base.resolve())
 
 
 # ----------------------------------------------------------------------------------------- vLLM engine args

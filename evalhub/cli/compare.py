@@ -1,4 +1,4 @@
-"""`evalhub compare BASE TUNED`: every stage whose inputs are given, one run in the store, a report."""
+"""`evalhub compare BASELINE CANDIDATE`: every stage whose inputs are given, one run in the store, a report."""
 
 from __future__ import annotations
 
@@ -50,8 +50,9 @@ def _judges(judges: List[str]) -> dict:
 
 @app.command()
 def compare(
-    base: Optional[str] = typer.Argument(None, help="Base model folder (or served model name with --backend openai)."),
-    tuned: Optional[str] = typer.Argument(None, help="LoRA adapter folder or full model folder (or served name)."),
+    base: Optional[str] = typer.Argument(None, metavar="BASELINE", help="The baseline: a base model, LoRA adapter or full model folder, a tag (evalhub tag), or a served name with --backend openai."),
+    tuned: Optional[str] = typer.Argument(None, metavar="CANDIDATE", help="The candidate: a LoRA adapter, full model or base model folder, a tag, or a served name."),
+    adapter_base: Optional[str] = typer.Option(None, "--base", help="Where the adapters' base model is now, when it moved since training (default: adapter_config.json's)."),
     golden: List[Path] = typer.Option([], "--golden", help="Golden set JSONL; repeatable. Runs generations and the judge."),
     judge: List[str] = typer.Option([], "--judge", help="openai:MODEL, anthropic:MODEL, vllm:PATH or reference (default: openai:gpt-4.1 when OPENAI_API_KEY is set); repeat it for a panel of judges."),
     judge_protocol: Optional[str] = typer.Option(None, "--judge-protocol", help="pairwise (default), arena-hard, or a protocol .toml file."),
@@ -72,7 +73,7 @@ def compare(
     train_data: Optional[Path] = typer.Option(None, help="The tuned model's training file: golden items overlapping it are reported."),
     strict: bool = typer.Option(False, "--strict", help="Make golden/training overlap an error."),
     backend: str = typer.Option("auto", help="auto | vllm | hf | openai"),
-    base_url: List[str] = typer.Option([], "--base-url", help="OpenAI-compatible server(s) serving BASE and TUNED; repeatable."),
+    base_url: List[str] = typer.Option([], "--base-url", help="OpenAI-compatible server(s) serving BASELINE and CANDIDATE; repeatable."),
     concurrency: Optional[int] = typer.Option(None, help="Generation requests in flight (openai backend)."),
     batch_size: Optional[int] = typer.Option(None, help="Batch size (hf backend and benchmarks)."),
     tensor_parallel_size: Optional[int] = typer.Option(None, help="vLLM tensor parallel size."),
@@ -106,12 +107,13 @@ def compare(
     resume: Optional[str] = typer.Option(None, help="Resume the unfinished run RUN (re-running the same command also resumes)."),
     verbose: bool = shared.VERBOSE,
 ) -> None:
-    """Compare TUNED with BASE: judge win rate, perplexity, forgetting; store, report and optionally gate."""
+    """Compare CANDIDATE with BASELINE (any two models: an adapter with its base, a new adapter with production):
+    judge win rate, perplexity, forgetting; store, report and optionally gate."""
     from evalhub.compare import run_compare
     from evalhub.contracts import CompareRequest, build
 
     if not resume and (base is None or tuned is None):
-        raise UserError("compare needs BASE and TUNED (or --resume RUN)")
+        raise UserError("compare needs BASELINE and CANDIDATE (or --resume RUN)")
     flags = dict(min_win_rate=min_win_rate, min_win_rate_lower=min_win_rate_lower, max_forgetting=max_forgetting,
                  max_ppl_increase=max_ppl_increase, max_parse_failure_rate=max_parse_failure_rate,
                  min_position_consistency=min_position_consistency, min_judge_agreement=min_judge_agreement,
@@ -123,7 +125,7 @@ def compare(
             raise UserError("--gate needs thresholds: pass e.g. --min-win-rate 0.5 or add a [gate] table to evalhub.toml")
     request = build(
         CompareRequest,
-        base=base or "", tuned=tuned or "", golden=tuple(str(g) for g in golden), **_judges(judge),
+        base=base or "", tuned=tuned or "", adapter_base=adapter_base, golden=tuple(str(g) for g in golden), **_judges(judge),
         perplexity_data=_pairs(perplexity_data, "--perplexity-data"), perplexity_window=window, perplexity_stride=stride,
         tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()) if tasks else (),
         tasks_path=str(tasks_path) if tasks_path else None,

@@ -1,4 +1,5 @@
-"""Answers from the base and the tuned model, through vLLM, transformers, or any OpenAI-compatible server.
+"""Answers from a comparison's two models, or an arena's many, through vLLM, transformers, or any
+OpenAI-compatible server.
 
     answers = generate_answers(base="path/to/base", tuned="path/to/adapter", items=golden_items,
                                settings=DecodingSettings(), backend="auto", options=BackendOptions())
@@ -18,13 +19,14 @@ from typing import Callable, Mapping, Sequence
 
 from evalhub.errors import UserError
 from evalhub.generate._protocol import Backend, BackendOptions, EnginePlan
-from evalhub.models import ModelInfo, inspect_model, keep_models_loaded, plan_engines, release_models
+from evalhub.models import ModelInfo, inspect_model, keep_models_loaded, plan_engines, plan_models, release_models
 from evalhub.models import resolve_backend as _resolve_backend
 from evalhub.records import DecodingSettings, GoldenItem, Generation
 
 BACKENDS = {"vllm": "evalhub.generate.vllm", "hf": "evalhub.generate.hf", "openai": "evalhub.generate.openai"}
 
-__all__ = ["BACKENDS", "BackendOptions", "ModelInfo", "generate_answers", "inspect_model", "keep_models_loaded",
+__all__ = ["BACKENDS", "BackendOptions", "ModelInfo", "generate_answers", "generate_for_models", "inspect_model",
+           "keep_models_loaded",
            "load_backend", "model_plans", "release_models", "resolve_backend"]
 
 
@@ -39,16 +41,34 @@ def generate_answers(base: str | Path, tuned: str | Path | None, items: Sequence
                      options: BackendOptions | None = None, *,
                      done: Mapping[str, Mapping[str, Generation]] | None = None,
                      on_answers: Callable[[str, dict[str, Generation]], None] | None = None,
-                     ) -> dict[str, dict[str, Generation]]:
-    """Every item's answer from each role, keyed by role ('base', 'tuned') and item id, in the items' order.
+                     adapter_base: str | Path | None = None) -> dict[str, dict[str, Generation]]:
+    """Every item's answer from the baseline ('base') and the candidate ('tuned'), keyed by role and item id.
 
-    `tuned` is a LoRA adapter folder (adapter_config.json), a full model folder or hub id, a served name
-    (openai backend), or None for the base alone. An item whose prompt does not fit the context comes back
-    as a failed Generation with the reason; the others are answered.
+    Each is a base model folder, a LoRA adapter folder (on its recorded base, or `adapter_base`), a full
+    model folder or hub id, or a served name (openai backend); `tuned` None answers with the baseline alone.
+    See `generate_for_models` for resuming (`done`) and checkpointing (`on_answers`).
+    """
+    tuned = None if tuned is None or str(tuned) == "" else tuned
+    models = {"base": base} if tuned is None else {"base": base, "tuned": tuned}
+    return generate_for_models(models, items, settings, backend, options, done=done, on_answers=on_answers,
+                               adapter_base=adapter_base)
 
-    Resuming: `done` holds answers of an earlier attempt (role -> item id -> Generation); those items are
-    not asked again for that role, and a model none of whose passes has work left is not even loaded.
-    `on_answers(role, {item_id: Generation})` is called with each batch of new answers as it is ready
+
+def generate_for_models(models: Mapping[str, str | Path], items: Sequence[GoldenItem],
+                        settings: DecodingSettings = DecodingSettings(), backend: str = "auto",
+                        options: BackendOptions | None = None, *,
+                        done: Mapping[str, Mapping[str, Generation]] | None = None,
+                        on_answers: Callable[[str, dict[str, Generation]], None] | None = None,
+                        adapter_base: str | Path | None = None) -> dict[str, dict[str, Generation]]:
+    """Every item's answer from each named model ({name: model argument}), keyed by name and item id, in the
+    items' order. Adapters of one base answer from one load of it (one vLLM engine, all of them batched).
+
+    An item whose prompt does not fit the context comes back as a failed Generation with the reason; the
+    others are answered.
+
+    Resuming: `done` holds answers of an earlier attempt (name -> item id -> Generation); those items are
+    not asked again for that model, and a load none of whose passes has work left does not happen.
+    `on_answers(name, {item_id: Generation})` is called with each batch of new answers as it is ready
     (vLLM: a chunk of prompts; hf: a batch; openai: completed requests), so a caller can checkpoint them and
     a killed run loses at most one batch. The result holds done and new answers alike.
     """
@@ -57,7 +77,7 @@ def generate_answers(base: str | Path, tuned: str | Path | None, items: Sequence
     if len(set(ids)) != len(ids):
         raise UserError("item ids repeat; every golden item needs a unique id")
     name = resolve_backend(backend, options)
-    plans = model_plans(name, base, tuned)
+    plans = model_plans(name, models, adapter_base=adapter_base)
     roles = [one_pass.role for plan in plans for one_pass in plan.passes]
     wanted = set(ids)
     answers = {role: {i: g for i, g in (done or {}).get(role, {}).items() if i in wanted} for role in roles}
@@ -76,12 +96,16 @@ def generate_answers(base: str | Path, tuned: str | Path | None, items: Sequence
     missing = {role: len(wanted - set(answers[role])) for role in roles if wanted - set(answers[role])}
     if missing:
         raise RuntimeError(f"the {name} backend left items unanswered: {missing}")
-    return {role: {item_id: answers[role][item_id] for item_id in ids} for role in roles}
+    return {role: {item_id: answers[role][item_id] for item_id in ids} for role in models}
 
 
-def model_plans(backend: str, base: str | Path, tuned: str | Path | None) -> list[EnginePlan]:
-    """Which weights each backend loads: served names as they are for openai, local models inspected."""
-    return plan_engines(base, tuned, served=backend == "openai")
+def model_plans(backend: str, models: Mapping[str, str | Path] | str | Path, tuned: str | Path | None = None,
+                adapter_base: str | Path | None = None) -> list[EnginePlan]:
+    """Which weights each backend loads: served names as they are for openai, local models inspected.
+    `models` is {name: model argument}, or a baseline with `tuned` its candidate."""
+    if not isinstance(models, Mapping):
+        return plan_engines(models, tuned, served=backend == "openai", adapter_base=adapter_base)
+    return plan_models(models, served=backend == "openai", base=adapter_base)
 
 
 def load_backend(name: str) -> Backend:

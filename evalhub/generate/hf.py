@@ -1,19 +1,20 @@
 """transformers + peft backend: runs wherever PyTorch does, with or without vLLM.
 
 Prompts go in batches with left padding (so every answer starts right after its prompt), longest first so a
-batch holds prompts of similar length. A LoRA adapter is applied without merging and switched off with
-`disable_adapter()` for the base pass: one copy of the base weights serves both roles, as with vLLM.
+batch holds prompts of similar length. LoRA adapters are loaded unmerged on one copy of their base: each
+adapter's pass switches to it (`set_adapter`), a base pass switches them off (`disable_adapter()`), so one
+copy of the base weights serves every model of the plan, as with vLLM.
 """
 
 from __future__ import annotations
 
 import sys
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from typing import Iterator, Mapping, Sequence
 
 from evalhub.generate._prompts import answer_text, encode_prompts
-from evalhub.generate._protocol import AnswerSink, BackendOptions, EnginePlan, Pass, Window
-from evalhub.models import context_length, load_causal_lm, load_tokenizer, loaded
+from evalhub.generate._protocol import AnswerSink, BackendOptions, EnginePlan, Window
+from evalhub.models import context_length, load_causal_lm, load_tokenizer, loaded, use_adapter
 from evalhub.records import DecodingSettings, GoldenItem, Generation
 
 
@@ -30,7 +31,7 @@ def generate(plans: Sequence[EnginePlan], work: Mapping[str, Sequence[GoldenItem
                 prompts = encode_prompts(tokenizer, items, settings, context)
                 if prompts.too_long:
                     on_answers(one_pass.role, dict(prompts.too_long))
-                with _adapter(model, one_pass):
+                with use_adapter(model, plan.adapters, one_pass.adapter):
                     for texts in _generate_batches(model, tokenizer, prompts.ids, settings, options.batch_size,
                                                    one_pass.role):
                         on_answers(one_pass.role, {i: Generation(item_id=i, prompt=prompt_of[i], output=text)
@@ -42,7 +43,7 @@ def score(plans: Sequence[EnginePlan], windows: dict[str, list[Window]], options
     for plan in plans:
         with _model(plan, options) as (model, _tokenizer):
             for one_pass in plan.passes:
-                with _adapter(model, one_pass):
+                with use_adapter(model, plan.adapters, one_pass.adapter):
                     results[one_pass.role] = _score_pass(model, windows[one_pass.role], options.batch_size, one_pass.role)
     return results
 
@@ -126,20 +127,12 @@ def _model(plan: EnginePlan, options: BackendOptions) -> Iterator[tuple]:
 
 
 def _load(plan: EnginePlan, options: BackendOptions) -> tuple:
-    # One adapter at most: a plan puts a LoRA adapter on its base, and only the tuned pass uses it.
     model = load_causal_lm(plan.weights, dtype=options.dtype, load_in_4bit=options.load_in_4bit,
-                           adapter=plan.adapters[0] if plan.adapters else None)
+                           adapter=plan.adapters)
     model.eval()
     tokenizer = load_tokenizer(plan.weights)
     tokenizer.padding_side = "left"
     return model, tokenizer
-
-
-def _adapter(model, one_pass: Pass):
-    """The adapter on for the tuned pass, off for the base pass."""
-    if one_pass.adapter is None and hasattr(model, "disable_adapter"):
-        return model.disable_adapter()
-    return nullcontext()
 
 
 def _as_list(value) -> list[int]:

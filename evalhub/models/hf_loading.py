@@ -6,7 +6,9 @@ is evaluated on the very 4-bit base it was trained on, and every tokenizer pads 
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
+from typing import Sequence
 
 from evalhub.errors import UserError
 
@@ -63,9 +65,11 @@ def nf4_config():
                               bnb_4bit_compute_dtype=compute)
 
 
-def load_causal_lm(weights: str | Path, dtype: str = "auto", load_in_4bit: bool = False, adapter: str | None = None,
-                   device: str | None = "auto", label: str = "the model", flag: str | None = None):
-    """A causal LM from `weights`, with `adapter` (a LoRA folder) applied unmerged as peft adapter 'tuned'.
+def load_causal_lm(weights: str | Path, dtype: str = "auto", load_in_4bit: bool = False,
+                   adapter: str | Sequence[str] | None = None, device: str | None = "auto", label: str = "the model",
+                   flag: str | None = None):
+    """A causal LM from `weights`, with `adapter` (a LoRA folder, or several) applied unmerged as peft
+    adapters named by `adapter_name` ('tuned' for the first); `use_adapter` switches between them.
 
     `device` 'auto' places it on the GPU when there is one, else the CPU; None leaves placement to the caller
     (the Trainer moves the model itself).
@@ -84,14 +88,33 @@ def load_causal_lm(weights: str | Path, dtype: str = "auto", load_in_4bit: bool 
         model = AutoModelForCausalLM.from_pretrained(weights, **kwargs)
     except (OSError, ValueError) as error:
         raise _cannot_load(weights, error, label, flag) from None
-    if adapter is None:
+    adapters = [adapter] if isinstance(adapter, (str, Path)) else list(adapter or ())
+    if not adapters:
         return model
     from peft import PeftModel
 
-    try:
-        return PeftModel.from_pretrained(model, adapter, adapter_name="tuned")
-    except (ValueError, KeyError, RuntimeError) as error:
-        raise UserError(f"{adapter} does not fit {weights} ({_first_line(error)}); pass the adapter's base") from None
+    for index, folder in enumerate(adapters):
+        try:
+            if index == 0:
+                model = PeftModel.from_pretrained(model, folder, adapter_name=adapter_name(0))
+            else:
+                model.load_adapter(folder, adapter_name=adapter_name(index))
+        except (ValueError, KeyError, RuntimeError) as error:
+            raise UserError(f"{folder} does not fit {weights} ({_first_line(error)}); pass the adapter's base") from None
+    return model
+
+
+def adapter_name(index: int) -> str:
+    """The peft name of the index-th adapter loaded on one base."""
+    return "tuned" if index == 0 else f"tuned-{index}"
+
+
+def use_adapter(model, adapters: Sequence[str], adapter: str | None):
+    """A context in which `model` (loaded with `adapters`) runs `adapter`, or its bare base when None."""
+    if adapter is None:
+        return model.disable_adapter() if hasattr(model, "disable_adapter") else nullcontext()
+    model.set_adapter(adapter_name(list(adapters).index(adapter)))
+    return nullcontext()
 
 
 def _cannot_load(weights, error: Exception, label: str, flag: str | None) -> UserError:

@@ -40,18 +40,29 @@ class Rating:
 
 
 def _fit(first: np.ndarray, second: np.ndarray, score: np.ndarray, weight: np.ndarray, n_models: int,
-         prior_sd: float, start: np.ndarray | None = None) -> np.ndarray:
-    """Maximum a-posteriori log-strengths for weighted outcomes (the weights carry the bootstrap resample).
+         prior_sd: float | None, start: np.ndarray | None = None) -> np.ndarray:
+    """Log-strengths for weighted outcomes (the weights carry the bootstrap resample): maximum a-posteriori
+    under a Gaussian prior of sd `prior_sd`, or with `prior_sd` None the unregularised maximum-likelihood
+    estimate, centred on 0 (the strengths' geometric mean is 1). The MLE exists only when every model won
+    (or tied) something against, and lost something to, the others: else ValueError (see `mle_exists`).
 
-    Damped Newton steps: the objective is strictly convex (thanks to the prior) and has only one parameter
-    per model, so a handful of exact steps beat a general-purpose optimiser by far in the bootstrap loop.
+    Damped Newton steps: the objective is strictly convex (thanks to the prior, or for the MLE to the
+    centring term (sum theta)^2 / 2, which fixes only the common shift the likelihood cannot see) and has
+    only one parameter per model, so a handful of exact steps beat a general-purpose optimiser by far in the
+    bootstrap loop.
     """
     from scipy.special import expit, log_expit
+
+    if prior_sd is None and not mle_exists(first, second, score, weight, n_models):
+        raise ValueError("no finite maximum-likelihood ratings: a model won, or lost, every comparison with the "
+                         "others; use the weak prior (prior_sd) instead")
+    precision = 0.0 if prior_sd is None else 1 / prior_sd**2
+    centring = 1.0 if prior_sd is None else 0.0
 
     def objective(theta: np.ndarray) -> float:
         diff = theta[first] - theta[second]
         return float(-np.sum(weight * (score * log_expit(diff) + (1 - score) * log_expit(-diff)))
-                     + np.sum(theta**2) / (2 * prior_sd**2))
+                     + precision * np.sum(theta**2) / 2 + centring * np.sum(theta) ** 2 / 2)
 
     # A bootstrap resample starts from the full data's fit, a step or two from its own optimum.
     theta = np.zeros(n_models) if start is None else start.copy()
@@ -59,9 +70,10 @@ def _fit(first: np.ndarray, second: np.ndarray, score: np.ndarray, weight: np.nd
     for _ in range(100):
         p = expit(theta[first] - theta[second])
         residual = weight * (p - score)
-        grad = np.bincount(first, residual, n_models) - np.bincount(second, residual, n_models) + theta / prior_sd**2
+        grad = (np.bincount(first, residual, n_models) - np.bincount(second, residual, n_models)
+                + precision * theta + centring * np.sum(theta))
         curvature = weight * p * (1 - p)
-        hess = np.eye(n_models) / prior_sd**2
+        hess = np.eye(n_models) * precision + centring
         np.add.at(hess, (first, first), curvature)
         np.add.at(hess, (second, second), curvature)
         np.add.at(hess, (first, second), -curvature)
@@ -74,6 +86,20 @@ def _fit(first: np.ndarray, second: np.ndarray, score: np.ndarray, weight: np.nd
         if np.max(np.abs(size * step)) < 1e-9:
             break
     return theta
+
+
+def mle_exists(first: np.ndarray, second: np.ndarray, score: np.ndarray, weight: np.ndarray, n_models: int) -> bool:
+    """Whether finite maximum-likelihood strengths exist (Zermelo 1929; Ford 1957): for every split of the
+    models into two groups, each group won (a tie counts for both) something against the other, i.e. the
+    graph "i took a share of some comparison with j" is strongly connected."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    took = weight > 0
+    rows = np.concatenate([first[took & (score > 0)], second[took & (score < 1)]])
+    cols = np.concatenate([second[took & (score > 0)], first[took & (score < 1)]])
+    graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n_models, n_models))
+    return connected_components(graph, directed=True, connection="strong")[0] == 1
 
 
 def bradley_terry(outcomes: Sequence[PairedOutcome], n_bootstrap: int = 500, confidence: float = 0.95,
