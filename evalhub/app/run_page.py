@@ -80,6 +80,7 @@ def _judge(detail: RunDetail) -> None:
                     help="Ideal answer vs a non-answer: a working judge prefers the ideal every time")
     cells[3].metric("Judge calls", stats.judge_calls)
     cells[4].metric("Cost", "–" if stats.cost_usd is None else f"${stats.cost_usd:.4f}")
+    _panel_and_tags(stats)
     counts = Counter()
     for verdict in item_verdicts(detail.judgments):
         counts[(verdict.golden_file, verdict.outcome or "unscored")] += 1
@@ -95,6 +96,57 @@ def _judge(detail: RunDetail) -> None:
         st.dataframe(pd.DataFrame([{"measure": m["name"], "value": m["value"] if m["value"] is not None else
                                     json.dumps((m["detail"] or {}).get("value"))} for m in judge_metrics]),
                      hide_index=True)
+
+
+def _panel_and_tags(stats) -> None:
+    """The protocol and style control; a panel's judges beside the panel, with their agreement; each judge's
+    agreement with human labels; and the win rate by tag as a chart (per judge for a panel)."""
+    protocol = stats.protocol
+    st.caption(md_literal(
+        f"Protocol {protocol.name if protocol else 'pairwise'}"
+        + (f" v{protocol.version} (hash {protocol.hash})" if protocol else "")
+        + f" · style-controlled win rate {_percent(stats.sc_win_rate)}"
+        + f" · identical pairs (ties without a judge call) {stats.identical_pairs if stats.identical_pairs is not None else '–'}"))
+    if stats.judges:
+        st.subheader("Judges of the panel")
+        rows = [{"judge": "panel (majority)", "win rate": stats.win_rate, "wins": stats.wins, "losses": stats.losses,
+                 "ties": stats.ties, "unscored": stats.unscored, "parse failures": stats.parse_failures,
+                 "position consistency": stats.position_consistency, "calls": stats.judge_calls}]
+        rows += [{"judge": name, "win rate": j.win_rate, "wins": j.wins, "losses": j.losses, "ties": j.ties,
+                  "unscored": j.unscored, "parse failures": j.parse_failures,
+                  "position consistency": j.position_consistency, "calls": j.judge_calls}
+                 for name, j in stats.judges.items()]
+        st.dataframe(pd.DataFrame(rows), hide_index=True,
+                     column_config={"win rate": st.column_config.NumberColumn(format="%.3f"),
+                                    "position consistency": st.column_config.NumberColumn(format="%.3f")})
+        agreement = stats.judge_agreement
+        if agreement:
+            kind = "Cohen's" if agreement.method == "cohen" else "Fleiss'"
+            st.metric(f"Agreement between judges ({kind} kappa)",
+                      "–" if agreement.kappa is None else f"{agreement.kappa:.3f}",
+                      help=f"Over the {agreement.n} items every judge scored; raw agreement "
+                           f"{_percent(agreement.raw)}")
+    if stats.calibration:
+        st.subheader("Agreement with human labels")
+        st.dataframe(pd.DataFrame([{"judge": name, "pairs": c.n, "accuracy": c.accuracy, "kappa": c.kappa,
+                                    "position consistency": c.position_consistency, "calibrated": c.created_at}
+                                   for name, c in stats.calibration.items()]), hide_index=True)
+    if stats.by_tag:
+        st.subheader("Win rate by tag")
+        sources = {"panel" if stats.judges else "judge": stats.by_tag,
+                   **{name: j.by_tag or {} for name, j in (stats.judges or {}).items()}}
+        frame = pd.DataFrame([{"tag": tag, "judge": source, "win rate": t.win_rate, "n": t.n,
+                               "low": t.win_rate_ci[0] if t.win_rate_ci else None,
+                               "high": t.win_rate_ci[1] if t.win_rate_ci else None}
+                              for source, tags in sources.items() for tag, t in tags.items()])
+        base = alt.Chart(frame).encode(y=alt.Y("tag:N", title=None), yOffset="judge:N",
+                                       color=alt.Color("judge:N", title=None))
+        chart = (alt.Chart(pd.DataFrame({"half": [0.5]})).mark_rule(strokeDash=[4, 4]).encode(x="half:Q")
+                 + base.mark_rule().encode(x=alt.X("low:Q", title="Win rate (95% CI)", scale=alt.Scale(domain=[0, 1])),
+                                           x2="high:Q")
+                 + base.mark_point(filled=True, size=80).encode(x="win rate:Q",
+                                                                tooltip=["tag", "judge", "win rate", "n", "low", "high"]))
+        st.altair_chart(chart)
 
 
 def _forgetting(detail: RunDetail) -> None:

@@ -56,6 +56,7 @@ def render_markdown(summary, config: dict, losses: list[dict]) -> str:
                 f"| {stats.wins} | {stats.losses} | {stats.ties} | {stats.scored} | {stats.unscored} | "
                 f"{_fmt(stats.lc_win_rate)} | {_fmt(stats.position_consistency)} | {stats.parse_failures} | "
                 f"{_fmt(stats.canary_accuracy)} | {stats.judge_calls} | {_fmt(stats.cost_usd, 4)} |"]
+        out += judging_markdown(stats)
     if summary.perplexity:
         out += ["", "## Perplexity", "", "| data | base | tuned | change % | bpb base | bpb tuned |", "|---|---|---|---|---|---|"]
         for name, p in summary.perplexity.items():
@@ -78,6 +79,48 @@ def render_markdown(summary, config: dict, losses: list[dict]) -> str:
                     "Judge: " + " / ".join(r.replace("\n", " ") for r in item["reasons"]), ""]
     out += ["", "## Settings and versions", "", _fence(_settings_text(config))]
     return "\n".join(out) + "\n"
+
+
+def judging_markdown(stats) -> list[str]:
+    """The protocol, style control, a panel's judges and agreement, calibrations and the breakdown by tag."""
+    out = [""]
+    if stats.protocol:
+        out.append(f"Protocol `{stats.protocol.name}` v{stats.protocol.version} (hash `{stats.protocol.hash}`); "
+                   f"style-controlled win rate {_fmt(stats.sc_win_rate)}; identical pairs (ties, no call) "
+                   f"{_fmt(stats.identical_pairs)}")
+    if stats.judges:
+        agreement = stats.judge_agreement
+        out += ["", "## Judges of the panel", "",
+                "| judge | win rate | 95% CI | wins | losses | ties | unscored | parse failures | position consistency | calls |",
+                "|---|---|---|---|---|---|---|---|---|---|"]
+        out.append(f"| **panel** | {_fmt(stats.win_rate)} | {_ci(stats.win_rate_ci)} | {stats.wins} | {stats.losses} | "
+                   f"{stats.ties} | {stats.unscored} | {stats.parse_failures} | {_fmt(stats.position_consistency)} | "
+                   f"{stats.judge_calls} |")
+        for name, j in stats.judges.items():
+            out.append(f"| `{name}` | {_fmt(j.win_rate)} | {_ci(j.win_rate_ci)} | {j.wins} | {j.losses} | {j.ties} | "
+                       f"{j.unscored} | {j.parse_failures} | {_fmt(j.position_consistency)} | {j.judge_calls} |")
+        if agreement:
+            kind = "Cohen's" if agreement.method == "cohen" else "Fleiss'"
+            out += ["", f"Agreement between judges over the {agreement.n} items every judge scored: raw "
+                        f"{_fmt(agreement.raw)}, {kind} kappa {_fmt(agreement.kappa)}"]
+    if stats.calibration:
+        out += ["", "Agreement with human labels (latest `evalhub judge calibrate`): " + "; ".join(
+            f"`{name}` accuracy {_fmt(c.accuracy)}, kappa {_fmt(c.kappa)} on {c.n} pairs"
+            for name, c in stats.calibration.items())]
+    if stats.by_tag:
+        judges = list(stats.judges or {})
+        out += ["", "## Win rate by tag", "", "| tag | n | wins | losses | ties | win rate | 95% CI |"
+                + "".join(f" `{j}` |" for j in judges), "|---|---|---|---|---|---|---|" + "---|" * len(judges)]
+        for tag, t in stats.by_tag.items():
+            per_judge = "".join(f" {_fmt(stats.judges[j].by_tag[tag].win_rate) if stats.judges[j].by_tag and tag in stats.judges[j].by_tag else '–'} |"
+                                for j in judges)
+            out.append(f"| {tag} | {t.n} | {t.wins} | {t.losses} | {t.ties} | {_fmt(t.win_rate)} | {_ci(t.win_rate_ci)} |"
+                       + per_judge)
+    return out
+
+
+def _ci(ci) -> str:
+    return "–" if not ci else f"{ci[0]:.3f}–{ci[1]:.3f}"
 
 
 def _settings_text(config: dict) -> str:
