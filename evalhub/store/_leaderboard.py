@@ -261,11 +261,12 @@ def read_leaderboard(db: StoreArg = None, filters: LeaderboardFilter | None = No
             "SELECT model_id, kind, path, adapter_hash FROM models").fetchall()}
         golden_sets = dict(con.execute(
             "SELECT golden_key, max(golden_file) FROM run_golden_sets GROUP BY golden_key").fetchall())
-        judges = sorted(r[0] for r in con.execute("SELECT DISTINCT coalesce(judge, '–') FROM runs").fetchall())
-        base_ids = sorted(r[0] for r in con.execute("SELECT DISTINCT base_model_id FROM runs").fetchall())
-        run_count, unjudged = con.execute(
-            "SELECT count(*), sum(CASE WHEN NOT EXISTS (SELECT 1 FROM run_golden_sets g WHERE g.run_id = r.run_id) "
-            "THEN 1 ELSE 0 END) FROM runs r").fetchall()[0]
+        choices = con.execute("SELECT coalesce(judge, '–'), base_model_id, CAST(count(*) AS BIGINT) FROM runs "
+                              "GROUP BY coalesce(judge, '–'), base_model_id").fetchall()
+        judges, base_ids = sorted({row[0] for row in choices}), sorted({row[1] for row in choices})
+        run_count = sum(row[2] for row in choices)
+        judged = con.execute("SELECT count(DISTINCT run_id) FROM run_golden_sets").fetchall()[0][0]
+        unjudged = judged < run_count
         where, params = _where(filters)
         # Which (run, golden set) rows to list is decided on narrow columns; only those rows' details are read.
         listed = con.execute(
