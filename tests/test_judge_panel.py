@@ -339,3 +339,43 @@ def test_gate_on_judge_agreement_and_on_agreement_with_humans():
     single = _summary({}, judge="openai:a")
     (check,) = evaluate_gate(single, GateThresholds(min_judge_agreement=0.5)).checks
     assert not check.passed and check.value is None and "one judge" in check.detail
+
+
+# ---------------------------------------------------------------- one real compare with a panel
+
+def test_compare_with_three_judges_reports_the_panel_each_judge_and_kappa(key, tmp_path, toy_world, toy_manifest,
+                                                                          toy_adapter):
+    golden = tmp_path / "tagged.jsonl"
+    items = [json.loads(line) for line in (toy_world / toy_manifest["golden"]).read_text().splitlines()[:4]]
+    golden.write_text("".join(json.dumps(item) + "\n" for item in items))
+    out, db = tmp_path / "summary.json", tmp_path / "store.duckdb"
+
+    def judge(body):
+        pair, reference = shown(body), REFERENCE.search(body["messages"][1]["content"]).group(2)
+        if body["model"] == "first":
+            return verdict("A")
+        return verdict("A" if pair["A"] == reference or len(pair["A"]) > len(pair["B"]) else "B")
+
+    with FakeOpenAI(judge) as server:
+        proc = subprocess.run(
+            [sys.executable, "-m", "evalhub", "compare", str(toy_world / toy_manifest["base"]), str(toy_adapter),
+             "--golden", str(golden), "--judge", "reference", "--judge", "openai:first", "--judge", "openai:longer",
+             "--judge-base-url", server.base_url, "--backend", "hf", "--max-new-tokens", "8",
+             "--min-judge-agreement", "0.0", "--db", str(db), "--json", str(out), "--report-dir", str(tmp_path / "r")],
+            capture_output=True, text=True, cwd=tmp_path, timeout=600,
+            env={**__import__("os").environ, "EVALHUB_CACHE": str(tmp_path / "cache"), "PYTHONPATH": str(REPO)})
+    assert proc.returncode in (0, 1), proc.stderr[-3000:]
+    stats = json.loads(out.read_text())["judge_stats"]
+    assert list(stats["judges"]) == ["reference", "openai:first", "openai:longer"]
+    assert stats["judge_agreement"]["method"] == "fleiss" and stats["protocol"]["name"] == "pairwise"
+    assert stats["judges"]["openai:first"]["ties"] + stats["judges"]["openai:first"]["unscored"] == 4
+    assert set(stats["by_tag"]) == {t for item in items for t in item.get("tags", [])}
+    assert "sc_win_rate" in stats and stats["n"] == 4
+    report = next((tmp_path / "r").glob("*.md")).read_text()
+    assert "Judges of the panel" in report and "Win rate by tag" in report
+    import duckdb
+
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT count(DISTINCT judge) FROM panel_judgments").fetchone()[0] == 3
+        assert {r[0] for r in con.execute("SELECT DISTINCT judge FROM judgments").fetchall()} == {
+            "reference + openai:first + openai:longer"}
