@@ -225,6 +225,18 @@ def _train_tokenizer(world: ToyWorld, base: Path, spec: Family):
 def _pretrain_base(world: ToyWorld, tokenizer, base: Path, seed: int, quiet: bool, spec: Family) -> float:
     """Pretrain the tiny model on the general facts; return its multiple-choice accuracy on them."""
     import torch
+
+    threads = torch.get_num_threads()
+    if spec.pretrain_threads:
+        torch.set_num_threads(spec.pretrain_threads)
+    try:
+        return _pretrain(world, tokenizer, base, seed, quiet, spec)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _pretrain(world: ToyWorld, tokenizer, base: Path, seed: int, quiet: bool, spec: Family) -> float:
+    import torch
     import transformers
     from tqdm import tqdm
 

@@ -49,6 +49,10 @@ class Family:
     # LoRA target names of the attention projections alone (the family's attention-only adapter).
     attention_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
     shape: dict = field(default_factory=lambda: dict(SHAPE))
+    # Threads for pretraining; None: torch's default. A model this small gains nothing from a second thread,
+    # and on a busy machine OpenMP threads waiting for each other slow it down many times over. Llama keeps
+    # the default, so its world stays byte-identical to the builds before families existed.
+    pretrain_threads: int | None = 1
 
     def spec_hash(self) -> str:
         """A hash of everything this spec says, for the toy world's cache key."""
@@ -61,7 +65,7 @@ LLAMA = Family(
         "{{ bos_token }}{% for message in messages %}<|{{ message['role'] }}|>\n{{ message['content'] }}</s>\n"
         "{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}"),
     special_tokens=("<pad>", "<s>", "</s>", "<unk>", "<|system|>", "<|user|>", "<|assistant|>"),
-    bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>", add_bos=True,
+    bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>", add_bos=True, pretrain_threads=None,
 )
 
 # Qwen2-Instruct's published template (a default system message when the conversation has none).
