@@ -203,3 +203,25 @@ def test_save_runs_writes_many_runs_in_one_transaction(store):
         load_run("latest", store)
     save_runs([_run("run-1"), _run("run-2")], store)
     assert sorted(r["run_id"] for r in list_runs(store)) == ["run-1", "run-2"]
+
+
+def test_store_locations_parse_paths_and_urls_and_never_show_a_password(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from evalhub.store import location
+
+    url = "postgresql://ci:s3cr%40t@db.internal:5433/evalhub"
+    where = location(url)
+    assert where.is_postgres and str(where) == "postgresql://ci@db.internal:5433/evalhub"
+    assert "s3cr" not in repr(where) and where.child_env() == {"EVALHUB_DB": str(where), "PGPASSWORD": "s3cr@t"}
+    assert location(Path(url)).url == url  # a URL that went through pathlib (typer's Path options) still works
+    assert location(tmp_path / "s.duckdb").path == tmp_path / "s.duckdb"
+    monkeypatch.setenv("EVALHUB_DB", "postgres://db.internal/evalhub")
+    assert location(None).is_postgres
+    monkeypatch.delenv("EVALHUB_DB")
+    assert location(None).path == Path("evalhub.duckdb")
+    for bad, says in (("mysql://root:pw@h/x", "only DuckDB files"), ("postgresql://u:pw@h:port/x", "not a number"),
+                      (str(tmp_path), "is a folder")):
+        with pytest.raises(UserError, match=says) as refused:
+            location(bad)
+        assert "pw@" not in str(refused.value)
