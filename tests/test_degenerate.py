@@ -181,7 +181,7 @@ BAD_INPUT = [
     (["compare", "{base}", "{base}", "--golden", "{golden}", "--min-win-rate", "7"], ["--min-win-rate"]),
     (["compare", "{base}", "{base}", "--golden", "{golden}", "--min-win-rate", "nan"], ["--min-win-rate", "finite"]),
     (["compare", "{base}", "{base}", "--golden", "{golden}", "--judge", "reference", "--judge", "reference"],
-     ["--judge", "2 times"]),
+     ["--judge", "twice"]),
     (["compare", "{base}", "{base}", "--perplexity-data", "g={golden}", "--perplexity-data", "g={golden}"],
      ["--perplexity-data", "twice"]),
     (["compare", "{base}", "{base}", "--golden", "{golden}", "--golden", "{golden}"], ["--golden", "twice"]),
