@@ -52,6 +52,7 @@ def run_compare(request: CompareRequest, db: Path, report_dir: Path, resume: str
     request, tags = resolve_request(request, db)
     served = request.backend == "openai"
     base_ref, tuned_ref = describe_models(request.base, request.tuned, served=served, adapter_base=request.adapter_base)
+    stages.check_adapter_trained(request)
     golden = {path: load_golden(path) for path in request.golden}
     items = stages.namespaced_items(golden)
     judge = _choose_judge(request) if golden else None
@@ -82,6 +83,11 @@ def run_compare(request: CompareRequest, db: Path, report_dir: Path, resume: str
         # Generations and perplexity share one loaded model (one vLLM engine start, not two); it is released
         # before lm-eval loads its own.
         with keep_models_loaded():
+            try:  # before anything is judged: the tuned model must really differ from its base
+                stages.check_adapter_applies(request, items, say)
+            except UserError:
+                work.remove()
+                raise
             if items:
                 answers = work.generations(lambda done, save: stages.generate(request, items, done, save), say)
                 stages.report_failed_generations(answers, say)
