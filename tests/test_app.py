@@ -1,5 +1,6 @@
 """The leaderboard app through Streamlit's AppTest, on a store filled by real compares of the toy world:
-the demo's run (one golden set) and a second run over a hostile golden set and the toy set."""
+the demo's run (one golden set) and a second run over a hostile golden set and the toy set; on both engines
+(the DuckDB file, and the same runs imported into a database on a real PostgreSQL server)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,26 @@ from tests.conftest import HOSTILE_GOLDEN, REPO
 APP = REPO / "app.py"
 
 
-def _app(monkeypatch, db: Path):
+@pytest.fixture(scope="module", params=["duckdb", "postgres"])
+def app_db(request, app_store) -> str:
+    """The app's store on each engine: the DuckDB file, or its runs imported into a PostgreSQL database."""
+    if request.param == "duckdb":
+        return str(app_store["db"])
+    from evalhub.store import import_runs
+
+    url = request.getfixturevalue("pg_server").new_database()
+    import_runs([app_store["db"]], url)
+    return url
+
+
+def _app(monkeypatch, db):
     from streamlit.testing.v1 import AppTest
 
-    monkeypatch.setenv("EVALHUB_DB", str(db))
+    from evalhub.store import location
+
+    # As `evalhub app` hands a store over: a URL's password travels in PGPASSWORD, never in EVALHUB_DB.
+    for name, value in location(str(db)).child_env().items():
+        monkeypatch.setenv(name, value)
     at = AppTest.from_file(str(APP), default_timeout=120).run()
     assert not at.exception, [e.value for e in at.exception]
     return at
@@ -38,8 +55,8 @@ def _charts(at) -> list:
     return at.get("vega_lite_chart")
 
 
-def test_leaderboard_numbers_equal_the_stored_summary(monkeypatch, app_store):
-    at = _app(monkeypatch, app_store["db"])
+def test_leaderboard_numbers_equal_the_stored_summary(monkeypatch, app_store, app_db):
+    at = _app(monkeypatch, app_db)
     at.toggle(key="every_run").set_value(True).run()
     demo = app_store["demo"]
     row = _leaderboard(at).set_index("run_id").loc[demo["run_id"]]
@@ -57,8 +74,8 @@ def test_leaderboard_numbers_equal_the_stored_summary(monkeypatch, app_store):
     assert _charts(at), "the ranking chart is missing"
 
 
-def test_a_run_over_two_golden_sets_gets_one_row_each_that_add_up(monkeypatch, app_store):
-    at = _app(monkeypatch, app_store["db"])
+def test_a_run_over_two_golden_sets_gets_one_row_each_that_add_up(monkeypatch, app_store, app_db):
+    at = _app(monkeypatch, app_db)
     multi = app_store["multi"]
     rows = _leaderboard(at)
     # The default view keeps the newest run per tuned model and golden set: the second compare replaced the demo.
@@ -73,8 +90,8 @@ def test_a_run_over_two_golden_sets_gets_one_row_each_that_add_up(monkeypatch, a
         assert row["ci_lo"] <= row["win_rate"] <= row["ci_hi"]
 
 
-def test_filters_by_golden_set_and_every_run(monkeypatch, app_store):
-    at = _app(monkeypatch, app_store["db"])
+def test_filters_by_golden_set_and_every_run(monkeypatch, app_store, app_db):
+    at = _app(monkeypatch, app_db)
     toy = app_store["toy_golden"].name
     at.multiselect(key="filter_golden_set").set_value([toy]).run()
     assert list(_leaderboard(at)["golden_set"]) == [toy]
@@ -87,8 +104,8 @@ def test_filters_by_golden_set_and_every_run(monkeypatch, app_store):
     assert len(_leaderboard(at)) == 2
 
 
-def test_ranking_puts_the_model_that_wins_more_on_top(monkeypatch, app_store):
-    at = _app(monkeypatch, app_store["db"])
+def test_ranking_puts_the_model_that_wins_more_on_top(monkeypatch, app_store, app_db):
+    at = _app(monkeypatch, app_db)
     at.multiselect(key="filter_golden_set").set_value([app_store["toy_golden"].name]).run()
     ranking = next(df.value for df in at.dataframe if "rating" in df.value.columns)
     assert len(ranking) == 2  # the base and the adapter, pooled over both runs
@@ -99,18 +116,20 @@ def test_ranking_puts_the_model_that_wins_more_on_top(monkeypatch, app_store):
         assert model["ci_lo"] <= model["rating"] <= model["ci_hi"]
 
 
-def test_run_page_shows_settings_charts_and_items(monkeypatch, app_store, toy_manifest, toy_world):
+def test_run_page_shows_settings_charts_and_items(monkeypatch, app_store, app_db, toy_manifest, toy_world):
     import json
 
     demo = app_store["demo"]
-    at = _open_run(_app(monkeypatch, app_store["db"]), demo["run_id"])
+    at = _open_run(_app(monkeypatch, app_db), demo["run_id"])
     texts = [t.value for t in at.text]
     golden = [json.loads(line) for line in (toy_world / toy_manifest["golden"]).read_text().splitlines() if line.strip()]
     first = sorted(golden, key=lambda item: item["id"])[0]
     assert any(first["instruction"] in text for text in texts), "the first item's instruction is not shown"
     assert first["output"] in texts, "the ideal answer is not shown"
-    # Two charts: forgetting per task with CIs, and the adapter's training curve (joined by its weights' hash).
-    assert len(_charts(at)) == 2
+    # Forgetting per task with CIs, and the adapter's training curve (joined by its weights' hash), beside the
+    # judge's calibration chart.
+    specs = [chart.proto.spec for chart in _charts(at)]
+    assert any("Accuracy change" in spec for spec in specs) and any('"title": "loss"' in spec for spec in specs)
     assert any("Loss while training the adapter (sft)" in c.value for c in at.caption)
     settings = next(df.value for df in at.dataframe if "setting" in df.value.columns)
     assert "judge" in " ".join(settings["setting"]) and "versions" not in settings.columns
@@ -129,8 +148,8 @@ def test_run_page_shows_settings_charts_and_items(monkeypatch, app_store, toy_ma
         assert not headers and any("No losses" in i.value for i in at.info)
 
 
-def test_markup_in_store_texts_is_shown_literally(monkeypatch, app_store):
-    at = _open_run(_app(monkeypatch, app_store["db"]), app_store["multi"]["run_id"])
+def test_markup_in_store_texts_is_shown_literally(monkeypatch, app_store, app_db):
+    at = _open_run(_app(monkeypatch, app_db), app_store["multi"]["run_id"])
     texts = [t.value for t in at.text]
     script, markdown = HOSTILE_GOLDEN
     assert any(script["instruction"] in t for t in texts)
@@ -211,3 +230,18 @@ def test_a_run_stored_before_golden_items_says_why_its_ideal_answers_are_missing
     at = _open_run(_app(monkeypatch, tmp_path / "old.duckdb"), "run-elsewhere")  # read-only: not migrated
     assert any("is not on this machine" in c.value for c in at.caption)
     assert "(not available)" in [t.value for t in at.text]
+
+
+def test_a_postgresql_store_never_shows_its_password(monkeypatch, app_store, pg_server):
+    from urllib.parse import urlsplit
+
+    from evalhub.store import import_runs
+
+    url = pg_server.new_database()
+    import_runs([app_store["db"]], url)
+    at = _app(monkeypatch, url)
+    password = urlsplit(url).password
+    assert at.sidebar.text_input(key="db").value == url.replace(f":{password}@", "@")
+    assert len(_leaderboard(at)) == 2
+    shown = [e.value for e in [*at.markdown, *at.caption, *at.title, *at.info, *at.error, *at.sidebar.text_input]]
+    assert not any(password in str(value) for value in shown)

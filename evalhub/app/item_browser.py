@@ -9,7 +9,7 @@ from collections import defaultdict
 import streamlit as st
 
 from evalhub.app.ideal_answers import ideal_answers
-from evalhub.app.labels import Labels
+from evalhub.app.labels import Labels, golden_key
 from evalhub.app.text import md_literal
 from evalhub.app.verdicts import ItemVerdict, item_verdicts
 from evalhub.store._leaderboard import RunDetail, StoredGeneration
@@ -71,7 +71,7 @@ def show_items(detail: RunDetail, labels: Labels) -> None:
     if len(detail.run.golden) > 1:
         golden_file = filters[1].selectbox(
             "Golden set", detail.run.golden, key="item_golden",
-            format_func=lambda path: labels.golden_sets[labels.golden_key[(detail.run.run_id, path)]])
+            format_func=lambda path: labels.golden_sets.get(golden_key(detail.run, path), path))
     keys = sorted(k for k in set(answers) | set(verdicts) if k[0] == golden_file and SHOW[show](verdicts.get(k)))
     ideal = (ideal_answers(golden_file, detail.ideal_answers, detail.run.input_hashes.get(golden_file))
              if golden_file else None)

@@ -7,14 +7,19 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from evalhub.store._leaderboard import StoredRun
+from evalhub.store._leaderboard import StoredModel, StoredRun
 
 
 @dataclass(frozen=True)
 class Labels:
     models: dict[str, str]        # model_id -> label
     golden_sets: dict[str, str]   # golden set key -> label
-    golden_key: dict[tuple[str, str], str]  # (run_id, golden file as stored) -> golden set key
+
+
+def golden_key(run: StoredRun, path: str) -> str:
+    """Golden sets are identified by content (the sha256 the run recorded), so the same file reached by
+    another path, or copied elsewhere, is the same golden set."""
+    return run.input_hashes.get(path) or path
 
 
 def _unique(names: dict[str, str]) -> dict[str, str]:
@@ -24,17 +29,14 @@ def _unique(names: dict[str, str]) -> dict[str, str]:
     return {key: name if len(by_name[name]) == 1 else f"{name} ({key[-8:]})" for key, name in names.items()}
 
 
+def store_labels(models: dict[str, StoredModel], golden_sets: dict[str, str]) -> Labels:
+    """Labels for every model (by store id) and golden set (key -> a path it was read from) of a store."""
+    return Labels(models=_unique({model_id: Path(m.path).name or m.path for model_id, m in models.items()}),
+                  golden_sets=_unique({key: Path(path).name for key, path in golden_sets.items()}))
+
+
 def run_labels(runs: list[StoredRun]) -> Labels:
-    """Golden sets are identified by content (the sha256 the run recorded), so the same file reached by
-    another path, or copied elsewhere, is the same golden set; models by their store id."""
-    models = {}
-    for run in runs:
-        for model in (run.base, run.tuned):
-            models[model.model_id] = Path(model.path).name or model.path
-    golden_key, golden_names = {}, {}
-    for run in runs:
-        for path in run.golden:
-            key = run.input_hashes.get(path) or path
-            golden_key[(run.run_id, path)] = key
-            golden_names[key] = Path(path).name
-    return Labels(models=_unique(models), golden_sets=_unique(golden_names), golden_key=golden_key)
+    """Labels for the models and golden sets of `runs`."""
+    models = {m.model_id: m for run in runs for m in (run.base, run.tuned)}
+    golden = {golden_key(run, path): path for run in runs for path in run.golden}
+    return store_labels(models, golden)

@@ -7,32 +7,34 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from evalhub.app.labels import Labels, run_labels
+from evalhub.app.labels import Labels
 from evalhub.app.leaderboard_table import leaderboard_rows
+from evalhub.app.loading import load_leaderboard
 from evalhub.app.ratings import golden_set_ratings
-from evalhub.store._leaderboard import LeaderboardData
+from evalhub.store import StoreLocation
+from evalhub.store._leaderboard import LeaderboardData, LeaderboardFilter
 
 LEADERBOARD_PAGE = "Leaderboard"
 RUN_PAGE = "Run details"
 FILTERS = {"golden_set": "Golden set", "judge": "Judge", "base": "Base"}
 
 
-def _filters(rows: pd.DataFrame) -> tuple[pd.DataFrame, bool]:
-    """Draw the filters (golden set, judge, base; empty keeps everything) and return the rows passing them,
-    and whether every run is wanted rather than the newest per model and golden set."""
+def _filters(index: LeaderboardData, labels: Labels) -> LeaderboardFilter:
+    """Draw the filters (golden set, judge, base; empty keeps everything; choices from every run, so they never
+    vanish) and the every-run toggle, and return them as the store's filter."""
+    golden = {labels.golden_sets[key]: key for key in index.golden_sets}
+    if index.unjudged:
+        golden["–"] = None
+    bases = {labels.models[model_id]: model_id for model_id in index.base_ids}
+    options = {"golden_set": golden, "judge": {judge: judge for judge in index.judges}, "base": bases}
     columns = st.columns([2, 2, 2, 1.4], vertical_alignment="bottom")
-    options = {field: sorted(rows[field].unique()) for field in FILTERS}  # from every row: choices never vanish
+    chosen = {}
     for column, (field, label) in zip(columns, FILTERS.items()):
-        chosen = column.multiselect(label, options[field], key=f"filter_{field}", placeholder="all")
-        if chosen:
-            rows = rows[rows[field].isin(chosen)]
+        picked = column.multiselect(label, sorted(options[field]), key=f"filter_{field}", placeholder="all")
+        chosen[field] = tuple(options[field][name] for name in picked if name in options[field])
     every_run = columns[3].toggle("every run", key="every_run", help="Also older runs of the same model and golden set")
-    return rows, every_run
-
-
-def _newest_per_model(rows: pd.DataFrame) -> pd.DataFrame:
-    # Applied after the filters, so a judge filter shows that judge's newest verdict rather than hiding the model.
-    return rows.sort_values("date", ascending=False).drop_duplicates(["tuned_id", "golden_set"])
+    return LeaderboardFilter(golden_keys=chosen["golden_set"], judges=chosen["judge"], base_ids=chosen["base"],
+                             every_run=every_run)
 
 
 def _open_selected_run() -> None:
@@ -72,15 +74,15 @@ def _table(rows: pd.DataFrame) -> None:
                "items whose two judged orders disagree are ties.")
 
 
-def _ranking(data: LeaderboardData, labels: Labels, rows: pd.DataFrame, every_run_ids: set[str]) -> None:
+def _ranking(data: LeaderboardData, labels: Labels, rows: pd.DataFrame, cache_key: tuple) -> None:
     st.subheader("Ranking across runs")
     st.caption("Bradley-Terry ratings (Elo scale, 95% bootstrap CI) from every item judged on the golden set, "
                "base and tuned models of all runs passing the filters: adapters compared only with their base "
                "are ranked against each other through it.")
     frames = []
     for key in rows["golden_key"].dropna().unique():
-        ratings = _cached_ratings(data, key, frozenset(every_run_ids))
-        frames.append(ratings.assign(golden_set=labels.golden_sets[key], model=ratings["model_id"].map(labels.models)))
+        ratings = _cached_ratings(data, labels, key, cache_key)
+        frames.append(ratings.assign(golden_set=labels.golden_sets[key]))
     if not frames or all(f.empty for f in frames):
         st.caption("No judged items to rank yet.")
         return
@@ -102,20 +104,23 @@ def _ranking(data: LeaderboardData, labels: Labels, rows: pd.DataFrame, every_ru
 
 
 @st.cache_data(show_spinner="Ranking models ...", max_entries=32)
-def _cached_ratings(_data: LeaderboardData, golden_key: str, run_ids: frozenset) -> pd.DataFrame:
-    # Runs are written whole and never changed, so the golden set and the run ids decide the result: the
-    # (underscored, unhashed) data need not be part of the cache key.
-    return golden_set_ratings(_data, run_labels(_data.runs), golden_key, set(run_ids))
+def _cached_ratings(_data: LeaderboardData, _labels: Labels, golden_key: str, cache_key: tuple) -> pd.DataFrame:
+    # The store's state and the filters (`cache_key`) decide the pair counts, so the (underscored, unhashed)
+    # data need not be part of the key.
+    return golden_set_ratings(_data.pairs, _labels, golden_key)
 
 
-def show_leaderboard(data: LeaderboardData, labels: Labels) -> None:
-    """Draw the leaderboard page."""
+def show_leaderboard(db: StoreLocation, index: LeaderboardData, labels: Labels, state: tuple) -> None:
+    """Draw the leaderboard page: `index` (the unfiltered read) gives the filters' choices."""
     st.title("Which fine-tune beats its base?")
-    passing, every_run = _filters(leaderboard_rows(data, labels))
-    shown = passing if every_run else _newest_per_model(passing)
+    filters = _filters(index, labels)
+    data = index if filters == LeaderboardFilter() else load_leaderboard(db, filters, state)
+    if data is None:
+        return
+    shown = leaderboard_rows(data, labels)
     if shown.empty:
         st.info("No run matches these filters.")
         return
     _table(shown.sort_values(["golden_set", "win_rate"], ascending=[True, False], na_position="last"))
-    # The ranking pools every run passing the filters, not only the newest per model: more items, same models.
-    _ranking(data, labels, shown, set(passing["run_id"]))
+    # The ranking pools every run passing the filters (counted in the store), not only the newest per model.
+    _ranking(data, labels, shown, (str(db), state, filters))

@@ -3,16 +3,15 @@ run's forgetting, perplexity, gate and cost."""
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 import pandas as pd
 
 from evalhub.app.labels import Labels
 from evalhub.contracts import RunSummary
-from evalhub.app.verdicts import ItemVerdict, item_verdicts
 from evalhub.stats.pairwise import ItemVerdicts, pairwise_stats
-from evalhub.store._leaderboard import LeaderboardData, StoredJudgment, StoredRun
+from evalhub.store._leaderboard import GoldenSetCounts, ItemOrders, LeaderboardData, StoredRun
 
+ROW_COLUMNS = ("run_id", "date", "tuned", "tuned_kind", "tuned_id", "base", "base_id", "judge", "largest_forgetting",
+               "gate", "golden_set", "golden_key", "golden_file")
 JUDGE_COLUMNS = ("win_rate", "ci_lo", "ci_hi", "wins", "ties", "losses", "lc_win_rate", "cost_usd")
 
 
@@ -26,18 +25,14 @@ def _from_summary(run: StoredRun) -> dict:
             "losses": stats.losses, "lc_win_rate": stats.lc_win_rate, "cost_usd": stats.cost_usd}
 
 
-def _from_judgments(data: LeaderboardData, verdicts: list[ItemVerdict], calls: list[StoredJudgment]) -> dict:
+def _from_items(golden: GoldenSetCounts, items: list[ItemOrders]) -> dict:
     """A run over several golden sets stores one judge_stats over all of them: this golden set's share is
-    recomputed from its judge calls with the same statistics the run used."""
-    items = [ItemVerdicts(item_id=v.item_id, tuned_first=v.tuned_first, tuned_second=v.tuned_second,
-                          tuned_length=data.answer_lengths.get((v.run_id, v.golden_file, v.item_id, "tuned"), 0),
-                          base_length=data.answer_lengths.get((v.run_id, v.golden_file, v.item_id, "base"), 0))
-             for v in verdicts]
-    stats = pairwise_stats(items)
+    recomputed from its items' two orders (folded in the database) with the same statistics the run used."""
+    stats = pairwise_stats([ItemVerdicts(item_id=i.item_id, tuned_first=i.tuned_first, tuned_second=i.tuned_second,
+                                         tuned_length=i.tuned_length, base_length=i.base_length) for i in items])
     ci = stats["win_rate_ci"] or [None, None]
-    costs = [j.cost_usd for j in calls if j.cost_usd is not None]
     return {"win_rate": stats["win_rate"], "ci_lo": ci[0], "ci_hi": ci[1], "wins": stats["wins"], "ties": stats["ties"],
-            "losses": stats["losses"], "lc_win_rate": stats["lc_win_rate"], "cost_usd": sum(costs) if costs else None}
+            "losses": stats["losses"], "lc_win_rate": stats["lc_win_rate"], "cost_usd": golden.cost_usd}
 
 
 def _largest_forgetting(summary: RunSummary) -> str:
@@ -59,16 +54,11 @@ def _gate(summary: RunSummary) -> str:
 
 
 def leaderboard_rows(data: LeaderboardData, labels: Labels) -> pd.DataFrame:
-    """Every (run, golden set) pair, newest first. Runs without a judge stage get one row with no golden set."""
-    verdicts_by_file: dict[tuple[str, str], list[ItemVerdict]] = defaultdict(list)
-    for verdict in item_verdicts(data.judgments):
-        verdicts_by_file[(verdict.run_id, verdict.golden_file)].append(verdict)
-    calls_by_file: dict[tuple[str, str], list[StoredJudgment]] = defaultdict(list)
-    for judgment in data.judgments:
-        calls_by_file[(judgment.run_id, judgment.golden_file)].append(judgment)
-
+    """One row per (run, golden set) the store listed, newest first. Runs without a judge stage get one row
+    with no golden set."""
     rows = []
-    for run in data.runs:
+    for listed in data.rows:
+        run, golden = listed.run, listed.golden
         common = {
             "run_id": run.run_id, "date": run.created_at, "tuned": labels.models[run.tuned.model_id],
             "tuned_kind": run.tuned.kind, "tuned_id": run.tuned.model_id, "base": labels.models[run.base.model_id],
@@ -76,12 +66,10 @@ def leaderboard_rows(data: LeaderboardData, labels: Labels) -> pd.DataFrame:
             "largest_forgetting": _largest_forgetting(run.summary), "gate": _gate(run.summary),
             **{f"ppl_delta_pct:{name}": p.delta_pct for name, p in (run.summary.perplexity or {}).items()},
         }
-        if not run.golden:
+        if golden is None:
             rows.append({**common, "golden_set": "–", "golden_key": None, **dict.fromkeys(JUDGE_COLUMNS)})
             continue
-        for path in run.golden:
-            judged = (_from_summary(run) if len(run.golden) == 1 else
-                      _from_judgments(data, verdicts_by_file[(run.run_id, path)], calls_by_file[(run.run_id, path)]))
-            key = labels.golden_key[(run.run_id, path)]
-            rows.append({**common, "golden_set": labels.golden_sets[key], "golden_key": key, "golden_file": path, **judged})
-    return pd.DataFrame(rows)
+        judged = _from_summary(run) if golden.golden_sets == 1 else _from_items(golden, listed.items or [])
+        rows.append({**common, "golden_set": labels.golden_sets[golden.golden_key], "golden_key": golden.golden_key,
+                     "golden_file": golden.golden_file, **judged})
+    return pd.DataFrame(rows, columns=None if rows else [*ROW_COLUMNS, *JUDGE_COLUMNS])

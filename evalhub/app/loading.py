@@ -3,58 +3,77 @@ traceback when the store is missing or empty."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
 from evalhub.errors import UserError
-from evalhub.store import read_leaderboard, read_run
-from evalhub.store._leaderboard import LeaderboardData, RunDetail
+from evalhub.store import StoreLocation, read_leaderboard, read_run, store_exists
+from evalhub.store._leaderboard import LeaderboardData, LeaderboardFilter, RunChoice, RunDetail, read_run_choices, store_state
 
 
-def fill_hint(db: Path) -> str:
+def fill_hint(db: StoreLocation) -> str:
     return (f"No results in `{db}` yet. Fill it with the offline demo: `make demo` (or `evalhub demo --db {db}`), "
             f"or compare your own models: `evalhub compare BASE TUNED --golden GOLDEN.jsonl --db {db}`. "
             "Then reload this page.")
 
 
-def _store_state(db: Path) -> tuple:
-    """Changes whenever a writer commits (the file or its write-ahead log changes), so cached reads are
-    refreshed after a new run lands and reused otherwise: the app does not hold the file between reruns."""
-    files = [db, db.with_name(db.name + ".wal")]
-    return tuple((f.stat().st_mtime_ns, f.stat().st_size) if f.exists() else None for f in files)
+# The location travels unhashed (`_where`: it may hold a password); its printable form and the store's
+# state are the cache key.
+@st.cache_data(show_spinner=False, max_entries=16)
+def _leaderboard(_where: StoreLocation, name: str, state: tuple, filters: LeaderboardFilter) -> LeaderboardData:
+    return read_leaderboard(_where, filters)
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def _leaderboard(db: str, state: tuple) -> LeaderboardData:
-    return read_leaderboard(Path(db))
+def _choices(_where: StoreLocation, name: str, state: tuple) -> list[RunChoice]:
+    return read_run_choices(_where)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _run(db: str, run_id: str, state: tuple) -> RunDetail:
-    return read_run(run_id, Path(db))
+def _run(_where: StoreLocation, name: str, run_id: str, state: tuple) -> RunDetail:
+    return read_run(run_id, _where)
 
 
-def load_leaderboard(db: Path) -> LeaderboardData | None:
-    """The store's runs, or None after telling the user how to fill a missing or empty store (or what is
-    wrong with the file)."""
-    if not db.exists():
+def state_of(db: StoreLocation) -> tuple | None:
+    """The store's state, or None after telling the user what is wrong (missing store, bad URL, ...)."""
+    if not store_exists(db):
         st.info(fill_hint(db))
         return None
     try:
-        data = _leaderboard(str(db), _store_state(db))
+        return store_state(db)
     except UserError as error:
         st.error(str(error))
         return None
-    if not data.runs:
+
+
+def load_leaderboard(db: StoreLocation, filters: LeaderboardFilter | None = None,
+                     state: tuple | None = None) -> LeaderboardData | None:
+    """The leaderboard passing `filters`, or None after telling the user how to fill a missing or empty store
+    (or what is wrong with it)."""
+    state = state if state is not None else state_of(db)
+    if state is None:
+        return None
+    try:
+        data = _leaderboard(db, str(db), state, filters or LeaderboardFilter())
+    except UserError as error:
+        st.error(str(error))
+        return None
+    if not data.run_count:
         st.info(fill_hint(db))
         return None
     return data
 
 
-def load_run(db: Path, run_id: str) -> RunDetail | None:
+def load_run_choices(db: StoreLocation, state: tuple) -> list[RunChoice]:
     try:
-        return _run(str(db), run_id, _store_state(db))
+        return _choices(db, str(db), state)
+    except UserError as error:
+        st.error(str(error))
+        return []
+
+
+def load_run(db: StoreLocation, run_id: str, state: tuple) -> RunDetail | None:
+    try:
+        return _run(db, str(db), run_id, state)
     except UserError as error:
         st.error(str(error))
         return None
