@@ -37,7 +37,7 @@ def toy_adapter(toy_world: Path, toy_manifest: dict) -> Path:
 
 
 # Training steps of the arena's toy adapters, weakest first: an arena must rank them in this order.
-ARENA_STEPS = (1, 12, 30, 80)
+ARENA_STEPS = (30, 45, 60, 80)
 
 
 @pytest.fixture(scope="session")

@@ -97,7 +97,7 @@ def load_arena(run_id: str, db: StoreArg = None) -> dict:
         raise UserError("the store holds no arenas yet; run `evalhub arena MODEL MODEL ...` first")
     matches = arenas[:1] if run_id == "latest" else [a for a in arenas if a["run_id"].startswith(run_id)]
     if len(matches) != 1:
-        raise UserError(f"no single arena matches {run_id!r}; `evalhub arena --list` lists them")
+        raise UserError(f"no single arena matches {run_id!r}; the app's Arenas page lists them")
     arena = matches[0]
     with read_connection(db) as con:
         rows = con.execute("SELECT am.model, m.path, m.kind FROM arena_models am JOIN models m "
