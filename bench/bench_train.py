@@ -45,6 +45,7 @@ def _worker(mode: str, base: Path, data: Path, output: Path, steps: int) -> None
     import trl  # noqa: F401
     from transformers import TrainerCallback
 
+    from trainers.config import toy_settings
     from trainers.sft import SFTSettings, train_sft
 
     class TrainingRss(TrainerCallback):
@@ -60,8 +61,10 @@ def _worker(mode: str, base: Path, data: Path, output: Path, steps: int) -> None
             self.samples.append(_current_rss_mib())
 
     baseline, anon_baseline, loop = _rss_mib(), _current_rss_mib()["RssAnon"], TrainingRss()
-    out = train_sft(SFTSettings(base=base, data=data, output=output, max_steps=steps, validation_fraction=0,
-                                logging_steps=steps, **MODES[mode]), callbacks=(loop,))
+    # The toy config's hyperparameters: evalhub's defaults are for real models.
+    out = train_sft(toy_settings(SFTSettings, base=base, data=data, output=output, max_steps=steps,
+                                 validation_fraction=0, logging_steps=steps, golden=[], **MODES[mode]),
+                    callbacks=(loop,))
     metrics = json.loads((out / "training.json").read_text())["metrics"]
     print(json.dumps({"mode": mode, "tokens": metrics["train_tokens"], "seconds": metrics["train_runtime_s"],
                       "peak_mib": _rss_mib(), "baseline_mib": baseline, "anon_baseline_mib": anon_baseline,

@@ -24,6 +24,7 @@ def demo_adapter(toy: Path, seed: int) -> Path:
 
 
 def _train_once(toy: Path, manifest: dict, adapter: Path, seed: int) -> Path:
+    from trainers.config import toy_settings
     from trainers.sft import SFTSettings, train_sft
 
     if (adapter / "adapter_config.json").exists():
@@ -31,8 +32,9 @@ def _train_once(toy: Path, manifest: dict, adapter: Path, seed: int) -> Path:
         return adapter
     print("evalhub demo: training a LoRA adapter on the toy domain ...", file=sys.stderr)
     # train_sft stages its output and moves it into place only on success: a killed training leaves nothing.
-    return train_sft(SFTSettings(base=toy / manifest["base"], data=toy / manifest["sft"], output=adapter,
-                                 max_steps=DEMO_STEPS, seed=seed))
+    # The toy config's hyperparameters (evalhub's defaults are for real models), for longer than its 60 steps.
+    return train_sft(toy_settings(SFTSettings, "toy_sft", base=toy / manifest["base"], data=toy / manifest["sft"],
+                                  output=adapter, max_steps=DEMO_STEPS, seed=seed, golden=[]))
 
 
 def run_demo(seed: int, db: Path, report_dir: Path, backend: str = "auto") -> CompareResult:

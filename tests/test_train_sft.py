@@ -15,6 +15,7 @@ import pytest
 
 from evalhub.errors import UserError
 from tests.train_helpers import greedy_answers, mean_completion_nll, one_torch_thread, read_jsonl, write_jsonl
+from trainers.config import toy_settings
 from trainers.sft import SFTSettings, train_sft
 
 REPO = Path(__file__).resolve().parents[1]
@@ -131,9 +132,10 @@ def test_overfitting_watch_stops_the_run_and_keeps_the_best_weights(toy_world, t
     rows = read_jsonl(toy_world / toy_manifest["sft"])
     train = write_jsonl(tmp_path / "train.jsonl", rows[:4])
     validation = write_jsonl(tmp_path / "validation.jsonl", rows[500:508])
-    output = train_sft(SFTSettings(
-        base=toy_world / "base", data=train, validation=validation, output=tmp_path / "model", max_steps=60,
-        full_finetune=True, learning_rate=3e-3, batch_size=8, eval_steps=2, logging_steps=1, patience=3))
+    output = train_sft(toy_settings(
+        SFTSettings, base=toy_world / "base", data=train, validation=validation, output=tmp_path / "model",
+        max_steps=60, full_finetune=True, learning_rate=3e-3, batch_size=8, eval_steps=2, logging_steps=1, patience=3,
+        golden=[]))
     metrics = json.loads((output / "training.json").read_text())["metrics"]
     assert metrics["stopped_early"] and "while training loss fell" in metrics["stop_reason"]
     assert metrics["best_step"] < metrics["steps"] < 60
@@ -150,8 +152,9 @@ def test_one_seed_gives_identical_adapter_bytes_and_neftune_changes_them(toy_wor
     data = write_jsonl(tmp_path / "train.jsonl", read_jsonl(toy_world / toy_manifest["sft"])[:16])
 
     def run(name: str, **extra) -> bytes:
-        out = train_sft(SFTSettings(base=toy_world / "base", data=data, output=tmp_path / name, max_steps=3,
-                                    batch_size=4, validation_fraction=0, lora_dropout=0.1, **extra))
+        out = train_sft(toy_settings(SFTSettings, base=toy_world / "base", data=data, output=tmp_path / name,
+                                     max_steps=3, batch_size=4, validation_fraction=0, lora_dropout=0.1, golden=[],
+                                     **extra))
         return (out / "adapter_model.safetensors").read_bytes()
 
     first = run("a")
@@ -167,8 +170,8 @@ def test_qlora_trains_an_adapter_on_a_4bit_base(toy_world, toy_manifest, tmp_pat
     data = write_jsonl(tmp_path / "train.jsonl", read_jsonl(toy_world / toy_manifest["sft"])[:200])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        output = train_sft(SFTSettings(base=toy_world / "base", data=data, output=tmp_path / "qlora", qlora=True,
-                                       max_steps=10, eval_steps=5, validation_fraction=0.1))
+        output = train_sft(toy_settings(SFTSettings, base=toy_world / "base", data=data, output=tmp_path / "qlora",
+                                        qlora=True, max_steps=10, eval_steps=5, validation_fraction=0.1, golden=[]))
     # Training after a validation pass must not backpropagate through bitsandbytes' inference-only CPU kernel.
     assert not [w for w in caught if "autograd kernel was not registered" in str(w.message)]
     metrics = json.loads((output / "training.json").read_text())["metrics"]
@@ -176,6 +179,39 @@ def test_qlora_trains_an_adapter_on_a_4bit_base(toy_world, toy_manifest, tmp_pat
     assert metrics["eval_loss_best"] < metrics["eval_loss_start"] - 1
     # The adapter loads onto the full-precision base, where compare and merge use it.
     PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(toy_world / "base"), output)
+
+
+def test_without_hyperparameters_the_defaults_are_for_real_models(toy_world, toy_manifest, tmp_path):
+    """`evalhub train sft` given only base, data and output: the real-model defaults, printed before training
+    and read back from training.json (here, on a CPU, without bf16 or gradient checkpointing)."""
+    data = write_jsonl(tmp_path / "train.jsonl", read_jsonl(toy_world / toy_manifest["sft"])[:20])
+    output = tmp_path / "adapter"
+    result = subprocess.run([sys.executable, "-m", "evalhub", "train", "sft", "--base", str(toy_world / "base"),
+                             "--data", str(data), "--output", str(output), "--db", str(tmp_path / "store.duckdb")],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=600, env={**os.environ, **ONE_THREAD})
+    assert result.returncode == 0, result.stderr[-3000:]
+    record = json.loads((output / "training.json").read_text())
+    config, run = record["config"], record["effective"]
+    assert (config["learning_rate"], config["epochs"], config["max_steps"]) == (2e-4, 1.0, None)
+    assert (config["batch_size"], config["grad_accum"], config["max_length"]) == (4, 4, 1024)
+    assert (config["lora_r"], config["lora_alpha"], config["lora_dropout"]) == (16, None, 0.05)
+    assert (config["bf16"], config["gradient_checkpointing"]) == (None, None)  # decided per machine
+    assert run == {"device": "cpu", "bf16": False, "gradient_checkpointing": False, "length": "1 epoch(s)",
+                   "effective_batch": 16, "base_dtype": "float32"}
+    # One epoch over the 18 training rows (2 held out) in batches of 4 x 4 accumulated: 2 optimizer steps.
+    assert record["metrics"]["steps"] == 2
+    printed = result.stderr
+    assert "length 1 epoch(s), learning rate 0.0002" in printed and "batch 4 x 4 accumulated = 16" in printed
+    assert "max length 1024" in printed and "bf16 off, gradient checkpointing off" in printed
+
+
+def test_bf16_on_a_machine_without_it_is_refused(toy_world, tmp_path):
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        pytest.skip("this machine supports bf16")
+    with pytest.raises(UserError, match="bf16 needs a GPU that supports bfloat16"):
+        train_sft(SFTSettings(base=toy_world / "base", data=tmp_path / "x.jsonl", output=tmp_path / "o", bf16=True))
 
 
 def test_missing_base_unknown_module_and_foreign_output_are_user_errors(toy_world, toy_manifest, tmp_path):

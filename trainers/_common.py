@@ -28,31 +28,82 @@ LIBRARIES = ("evalhub", "torch", "transformers", "peft", "trl", "accelerate", "d
 
 @dataclass
 class TrainSettings:
-    """Settings shared by SFT and DPO. YAML keys and CLI flags use these names."""
+    """Settings shared by SFT and DPO. YAML keys and CLI flags use these names.
+
+    The defaults are for real models (a 1B-70B base on a GPU): a LoRA learning rate of 2e-4, one epoch,
+    sequences of up to 1024 tokens, an effective batch of 16 (4 per step, 4 accumulated), bf16 where the
+    GPU supports it and gradient checkpointing on GPUs. The toy world's values (a 0.7M-parameter model that
+    wants 3e-3 and 60 steps) live only in trainers/configs/toy_*.yaml.
+    """
 
     base: Path
     data: Path
     output: Path
-    max_steps: int = 60
+    epochs: float = 1.0  # passes over the training data: the usual length of a run
+    max_steps: int | None = None  # optimizer steps; when given, it wins over epochs
     lora_r: int = 16
     lora_alpha: int | None = None  # defaults to 2r
-    lora_dropout: float = 0.0
+    lora_dropout: float = 0.05
     target_modules: list[str] | str = "all-linear"  # module names (e.g. [q_proj, v_proj]) or "all-linear"
     qlora: bool = False  # 4-bit NF4 base with double quantization (bitsandbytes), LoRA on top
-    learning_rate: float = 3e-3
-    batch_size: int = 16
-    max_length: int = 128
+    learning_rate: float = 2e-4
+    batch_size: int = 4  # examples per device per forward pass
+    grad_accum: int = 4  # forward passes accumulated into one optimizer step (effective batch: batch_size x this)
+    max_length: int = 1024  # tokens per example (prompt and answer); longer ones are truncated
     seed: int = 0
     validation: Path | None = None  # a validation file; without one, validation_fraction of the data is held out
     validation_fraction: float = 0.1  # 0 turns the overfitting watch off
-    eval_steps: int = 10
+    eval_steps: int = 50
     patience: int = 3  # stop after this many validation-loss rises in a row while training loss falls
-    logging_steps: int = 5
-    gradient_checkpointing: bool = False  # saves memory on real models; slower on the toy one
+    logging_steps: int = 10
+    bf16: bool | None = None  # None: on where the GPU supports bfloat16, off on CPUs and older GPUs
+    gradient_checkpointing: bool | None = None  # None: on when training on a GPU (saves memory), off on a CPU
     chat_template: bool = True  # train on chat-templated prompts, as evaluation sends them by default
     golden: list[Path] = field(default_factory=list)  # golden sets checked for contamination before training
     strict: bool = False  # contamination found in a golden set is an error instead of a warning
     overwrite: bool = False  # replace a previous training output at `output` (without it, that is refused)
+
+
+@dataclass(frozen=True)
+class Effective:
+    """What a run actually uses where a setting says 'decide for this machine' (None), printed before training
+    and recorded in training.json."""
+
+    device: str
+    bf16: bool
+    gradient_checkpointing: bool
+    length: str  # "N steps" or "E epoch(s)"
+    effective_batch: int
+    base_dtype: str
+
+
+def effective(settings: TrainSettings) -> Effective:
+    import torch
+
+    gpu = torch.cuda.is_available()
+    bf16 = settings.bf16 if settings.bf16 is not None else bool(gpu and torch.cuda.is_bf16_supported())
+    if settings.bf16 and not (gpu and torch.cuda.is_bf16_supported()):
+        raise UserError("bf16 needs a GPU that supports bfloat16; drop --bf16 (the default decides per machine)")
+    checkpointing = settings.gradient_checkpointing if settings.gradient_checkpointing is not None else gpu
+    length = f"{settings.max_steps} steps" if settings.max_steps else f"{settings.epochs:g} epoch(s)"
+    # A LoRA base in bf16 halves its memory; full fine-tuning keeps float32 master weights (mixed precision).
+    base_dtype = "bfloat16" if bf16 and not getattr(settings, "full_finetune", False) and not settings.qlora else "float32"
+    return Effective(device="cuda" if gpu else "cpu", bf16=bf16, gradient_checkpointing=checkpointing, length=length,
+                     effective_batch=settings.batch_size * settings.grad_accum, base_dtype=base_dtype)
+
+
+def describe_settings(settings: TrainSettings, method: str) -> str:
+    """The effective settings in a few lines, printed before training starts."""
+    run = effective(settings)
+    lora = ("full fine-tuning" if getattr(settings, "full_finetune", False) else
+            f"{'QLoRA' if settings.qlora else 'LoRA'} r={settings.lora_r} alpha={settings.lora_alpha or 2 * settings.lora_r} "
+            f"dropout={settings.lora_dropout:g} on {settings.target_modules}")
+    return (f"{method} on {settings.base} ({run.device}, base in {run.base_dtype}): {lora}\n"
+            f"  length {run.length}, learning rate {settings.learning_rate:g} (cosine, 10% warm-up), batch "
+            f"{settings.batch_size} x {settings.grad_accum} accumulated = {run.effective_batch}, max length "
+            f"{settings.max_length}\n"
+            f"  bf16 {'on' if run.bf16 else 'off'}, gradient checkpointing {'on' if run.gradient_checkpointing else 'off'}, "
+            f"seed {settings.seed}, validation every {settings.eval_steps} steps")
 
 
 def settings_dict(settings) -> dict[str, Any]:
@@ -69,15 +120,18 @@ def settings_dict(settings) -> dict[str, Any]:
 
 def check_settings(settings: TrainSettings) -> None:
     numbers = {"max_steps": settings.max_steps, "lora_r": settings.lora_r, "batch_size": settings.batch_size,
-               "max_length": settings.max_length, "eval_steps": settings.eval_steps,
-               "logging_steps": settings.logging_steps}
+               "grad_accum": settings.grad_accum, "max_length": settings.max_length,
+               "eval_steps": settings.eval_steps, "logging_steps": settings.logging_steps}
     for name, value in numbers.items():
-        if value < 1:
+        if value is not None and value < 1:
             raise UserError(f"{name} must be at least 1, got {value}")
+    if not settings.max_steps and not settings.epochs > 0:
+        raise UserError(f"epochs must be positive, got {settings.epochs}; or pass --max-steps")
     if not 0 <= settings.validation_fraction < 1:
         raise UserError(f"validation_fraction must be in [0, 1), got {settings.validation_fraction}")
     if settings.learning_rate <= 0:
         raise UserError(f"learning_rate must be positive, got {settings.learning_rate}")
+    effective(settings)  # refuses bf16 where the machine has none
 
 
 def check_contamination(settings: TrainSettings) -> list[dict]:
@@ -127,8 +181,8 @@ def load_base_model(settings: TrainSettings):
     from evalhub.models import load_causal_lm
 
     # No device placement here: the Trainer moves the model to its device itself.
-    model = load_causal_lm(settings.base, dtype="float32", load_in_4bit=settings.qlora, device=None,
-                           label="the base model", flag="--base")
+    model = load_causal_lm(settings.base, dtype=effective(settings).base_dtype, load_in_4bit=settings.qlora,
+                           device=None, label="the base model", flag="--base")
     if settings.qlora:
         import bitsandbytes as bnb
         from peft import prepare_model_for_kbit_training
@@ -140,7 +194,8 @@ def load_base_model(settings: TrainSettings):
         for module in model.modules():
             if isinstance(module, bnb.nn.Linear4bit):
                 module.support_avx512bf16_for_cpu = False
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=settings.gradient_checkpointing)
+        model = prepare_model_for_kbit_training(model,
+                                                use_gradient_checkpointing=effective(settings).gradient_checkpointing)
     return model
 
 
@@ -170,24 +225,25 @@ def trainer_arguments(settings: TrainSettings, checkpoints: Path, has_validation
     With a validation set, validation loss is computed at the start and every `eval_steps`; each new best is
     checkpointed (weights only) and restored at the end, so the adapter written is the best one seen.
     """
-    import torch
-
-    gpu = torch.cuda.is_available()
+    run = effective(settings)
     watch: dict[str, Any] = {"save_strategy": "no"}
     if has_validation:
         watch = dict(eval_strategy="steps", eval_steps=settings.eval_steps, eval_on_start=True,
                      per_device_eval_batch_size=settings.batch_size, save_strategy="best", save_only_model=True,
                      save_total_limit=1, load_best_model_at_end=True, metric_for_best_model="eval_loss",
                      greater_is_better=False)
+    # A length in steps (max_steps) wins over epochs; warm-up is 10% of the run either way.
+    length = (dict(max_steps=settings.max_steps, warmup_steps=max(1, settings.max_steps // 10)) if settings.max_steps
+              else dict(num_train_epochs=settings.epochs, warmup_steps=0.1))
     return dict(
-        output_dir=str(checkpoints), max_steps=settings.max_steps, per_device_train_batch_size=settings.batch_size,
-        learning_rate=settings.learning_rate, lr_scheduler_type="cosine",
-        warmup_steps=max(1, settings.max_steps // 10),
+        output_dir=str(checkpoints), per_device_train_batch_size=settings.batch_size,
+        gradient_accumulation_steps=settings.grad_accum, learning_rate=settings.learning_rate,
+        lr_scheduler_type="cosine", **length,
         # The overfitting watch compares training loss at evaluation steps: log at least as often.
         logging_steps=min(settings.logging_steps, settings.eval_steps) if has_validation else settings.logging_steps,
-        report_to=[], use_cpu=not gpu, bf16=gpu and torch.cuda.is_bf16_supported(), seed=settings.seed,
+        report_to=[], use_cpu=run.device == "cpu", bf16=run.bf16, seed=settings.seed,
         data_seed=settings.seed, max_length=settings.max_length, dataloader_num_workers=0,
-        gradient_checkpointing=settings.gradient_checkpointing, **watch,
+        gradient_checkpointing=run.gradient_checkpointing, **watch,
     )
 
 
@@ -277,6 +333,7 @@ def write_record(staging: Path, method: str, settings: TrainSettings, data: dict
     write_curves(points, staging / "curves.csv")
     adapter_hash = weights_sha256(staging)
     record = {"method": method, "adapter_sha256": adapter_hash, "config": settings_dict(settings),
+              "effective": dataclasses.asdict(effective(settings)),
               "seed": settings.seed, "versions": versions(), "data": data, "metrics": metrics,
               "contamination": contamination, "curves": "curves.csv"}
     (staging / "training.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")

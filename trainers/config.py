@@ -122,3 +122,10 @@ def _coerce(name: str, hint, value):
     expected = " or ".join(getattr(o, "__name__", str(o)) for o in options)
     raise UserError(f"setting {name!r} must be {expected}, got {value!r}")
 
+
+
+def toy_settings(settings_class: type[Settings], name: str = "toy_sft", **overrides: Any) -> Settings:
+    """Settings from a shipped toy config (`toy_sft`, `toy_dpo`) with `overrides` on top: the toy-scale
+    hyperparameters for the demo, the tests and the benchmarks, which evalhub's defaults (made for real
+    models) would not fit."""
+    return load_settings(settings_class, resolve_config(name), overrides)

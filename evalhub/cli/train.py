@@ -23,12 +23,23 @@ CONFIG = typer.Option(None, "--config", help="YAML file of settings, or a shippe
                                             "qlora_sft; see trainers/configs/); flags override it.")
 BASE = typer.Option(None, help="Base model folder (or a model id in the local cache); toy:base names the toy model.")
 OUTPUT = typer.Option(None, help="Folder for the adapter, training.json and curves.csv.")
-MAX_STEPS = typer.Option(None, help="Optimizer steps.")
+EPOCHS = typer.Option(None, help="Passes over the training data (default 1); --max-steps, when given, wins.")
+MAX_STEPS = typer.Option(None, help="Optimizer steps (instead of --epochs).")
+MAX_LENGTH = typer.Option(None, help="Tokens per example, prompt and answer (default 1024); longer ones are truncated.")
+GRAD_ACCUM = typer.Option(None, help="Batches accumulated into one optimizer step (default 4; effective batch: "
+                                     "batch size x this).")
+BF16 = typer.Option(None, "--bf16/--no-bf16", help="bfloat16 mixed precision (default: on where the GPU supports it).")
+GRADIENT_CHECKPOINTING = typer.Option(None, "--gradient-checkpointing/--no-gradient-checkpointing",
+                                      help="Recompute activations to save memory (default: on GPUs, off on CPUs).")
+TARGET_MODULES = typer.Option(None, "--target-modules", help="LoRA target modules, comma-separated (e.g. "
+                                                             "q_proj,k_proj,v_proj,o_proj; Phi-3: qkv_proj,o_proj), "
+                                                             "or all-linear (default).")
 LORA_R = typer.Option(None, help="LoRA rank (alpha defaults to 2r).")
 LORA_ALPHA = typer.Option(None, help="LoRA alpha.")
 QLORA = typer.Option(None, "--qlora/--no-qlora", help="Load the base in 4-bit NF4 (double quantization) and train LoRA on it.")
-LEARNING_RATE = typer.Option(None, help="Peak learning rate (cosine schedule, 10% warm-up).")
-BATCH_SIZE = typer.Option(None, help="Examples per step.")
+LEARNING_RATE = typer.Option(None, help="Peak learning rate (cosine schedule, 10% warm-up); default 2e-4 for SFT, "
+                                            "5e-6 for DPO.")
+BATCH_SIZE = typer.Option(None, help="Examples per device per forward pass (default 4).")
 SEED = typer.Option(None, help="Seed of the LoRA initialisation, data order and split; same seed, same adapter.")
 VALIDATION = typer.Option(None, help="Validation file (default: a held-out share of --data).")
 EVAL_STEPS = typer.Option(None, help="Validation loss every this many steps.")
@@ -40,13 +51,20 @@ OVERWRITE = typer.Option(False, "--overwrite", help="Replace a previous training
 
 def _overrides(**flags) -> dict:
     flags["golden"] = flags.get("golden") or None
+    targets = flags.get("target_modules")
+    if targets is not None:
+        names = [name.strip() for name in targets.split(",") if name.strip()]
+        flags["target_modules"] = "all-linear" if names == ["all-linear"] else names
     return {name: value for name, value in flags.items() if value is not None}
 
 
 def _run(train, settings_class, config: Optional[Path], db: Optional[str], overrides: dict) -> None:
+    from trainers._common import describe_settings
     from trainers.config import load_settings
 
     settings = load_settings(settings_class, config, overrides)
+    # What will run, before anything heavy loads: every default decided for this machine, spelled out.
+    print(describe_settings(settings, train.__name__.removeprefix("train_").upper()), file=sys.stderr)
     # Results on stdout, everything else on stderr: the Trainer prints its logs to stdout.
     with contextlib.redirect_stdout(sys.stderr):
         output = train(settings, db=shared.resolve_db(db))
@@ -59,7 +77,13 @@ def sft(
     base: Optional[str] = BASE,
     data: Optional[str] = typer.Option(None, help="Training JSONL: instruction/input/output, prompt/completion or messages."),
     output: Optional[Path] = OUTPUT,
+    epochs: Optional[float] = EPOCHS,
     max_steps: Optional[int] = MAX_STEPS,
+    max_length: Optional[int] = MAX_LENGTH,
+    grad_accum: Optional[int] = GRAD_ACCUM,
+    bf16: Optional[bool] = BF16,
+    gradient_checkpointing: Optional[bool] = GRADIENT_CHECKPOINTING,
+    target_modules: Optional[str] = TARGET_MODULES,
     lora_r: Optional[int] = LORA_R,
     lora_alpha: Optional[int] = LORA_ALPHA,
     qlora: Optional[bool] = QLORA,
@@ -81,7 +105,9 @@ def sft(
     from trainers.sft import SFTSettings, train_sft
 
     _run(train_sft, SFTSettings, config, db, _overrides(
-        base=base, data=data, output=output, max_steps=max_steps, lora_r=lora_r, lora_alpha=lora_alpha, qlora=qlora,
+        base=base, data=data, output=output, epochs=epochs, max_steps=max_steps, max_length=max_length,
+        grad_accum=grad_accum, bf16=bf16, gradient_checkpointing=gradient_checkpointing, target_modules=target_modules,
+        lora_r=lora_r, lora_alpha=lora_alpha, qlora=qlora,
         neftune_alpha=neftune_alpha, packing=packing, full_finetune=full_finetune, learning_rate=learning_rate,
         batch_size=batch_size, seed=seed, validation=validation, eval_steps=eval_steps, patience=patience,
         golden=golden, strict=strict, overwrite=overwrite or None))
@@ -93,7 +119,13 @@ def dpo(
     base: Optional[str] = BASE,
     data: Optional[str] = typer.Option(None, help="Preference JSONL: prompt/chosen/rejected."),
     output: Optional[Path] = OUTPUT,
+    epochs: Optional[float] = EPOCHS,
     max_steps: Optional[int] = MAX_STEPS,
+    max_length: Optional[int] = MAX_LENGTH,
+    grad_accum: Optional[int] = GRAD_ACCUM,
+    bf16: Optional[bool] = BF16,
+    gradient_checkpointing: Optional[bool] = GRADIENT_CHECKPOINTING,
+    target_modules: Optional[str] = TARGET_MODULES,
     lora_r: Optional[int] = LORA_R,
     lora_alpha: Optional[int] = LORA_ALPHA,
     qlora: Optional[bool] = QLORA,
@@ -113,6 +145,8 @@ def dpo(
     from trainers.dpo import DPOSettings, train_dpo
 
     _run(train_dpo, DPOSettings, config, db, _overrides(
-        base=base, data=data, output=output, max_steps=max_steps, lora_r=lora_r, lora_alpha=lora_alpha, qlora=qlora,
+        base=base, data=data, output=output, epochs=epochs, max_steps=max_steps, max_length=max_length,
+        grad_accum=grad_accum, bf16=bf16, gradient_checkpointing=gradient_checkpointing, target_modules=target_modules,
+        lora_r=lora_r, lora_alpha=lora_alpha, qlora=qlora,
         beta=beta, learning_rate=learning_rate, batch_size=batch_size, seed=seed, validation=validation,
         eval_steps=eval_steps, patience=patience, golden=golden, strict=strict, overwrite=overwrite or None))
