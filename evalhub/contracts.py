@@ -95,6 +95,7 @@ class JudgeSettings(_Settings):
     max_retry_seconds: Optional[float] = Field(None, gt=0.0, allow_inf_nan=False,
                                                description="--judge-max-retry-seconds")
     protocol: Optional[str] = Field(None, min_length=1, description="--judge-protocol")
+    rm_tie_margin: Optional[float] = Field(None, ge=0.0, allow_inf_nan=False, description="--rm-tie-margin")
 
     def options(self):
         """The judge layer's JudgeOptions: only the fields given here override its defaults."""

@@ -18,12 +18,13 @@ from evalhub.errors import UserError
 def arena(
     models: List[str] = typer.Argument(None, metavar="MODEL MODEL...", help="Two or more models: LoRA adapter, full or base model folders, tags, or served names with --backend openai."),
     golden: List[Path] = typer.Option([], "--golden", help="Golden set JSONL; repeatable."),
-    judge: List[str] = typer.Option([], "--judge", help="openai:MODEL, anthropic:MODEL, vllm:PATH or reference (default: openai:gpt-4.1 when OPENAI_API_KEY is set)."),
+    judge: List[str] = typer.Option([], "--judge", help="openai:MODEL, anthropic:MODEL, vllm:PATH, rm:PATH (a reward model) or reference (default: openai:gpt-4.1 when OPENAI_API_KEY is set)."),
     anchor: Optional[str] = typer.Option(None, help="Judge each model against this one only (one of the MODELs), not every pair."),
     adapter_base: Optional[str] = typer.Option(None, "--base", help="Where the adapters' base model is now, when it moved since training."),
     prior_sd: Optional[float] = typer.Option(None, help="Sd of the ratings' weak Gaussian prior (default 2); 0: unregularised maximum likelihood."),
     alpha: Optional[float] = typer.Option(None, help="Family-wise significance level of the pairwise tests, Holm-corrected (default 0.05)."),
     judge_base_url: Optional[str] = typer.Option(None, help="OpenAI-compatible server for the judge."),
+    rm_tie_margin: Optional[float] = typer.Option(None, help="rm:PATH judge: rewards this close or closer are a tie (default 0)."),
     judge_concurrency: Optional[int] = typer.Option(None, help="Judge calls in flight at once."),
     judge_timeout: Optional[float] = typer.Option(None, help="Seconds to wait for one judge reply (default 60)."),
     judge_max_retry_seconds: Optional[float] = typer.Option(None, help="Seconds of retries per judge call before the run stops."),
@@ -76,7 +77,8 @@ def arena(
                                dtype=dtype, load_in_4bit=load_in_4bit or None),
         judge_options=_given(base_url=judge_base_url, concurrency=judge_concurrency, max_cost=max_cost,
                              use_reference=False if no_reference else None, canaries=canaries,
-                             timeout=judge_timeout, max_retry_seconds=judge_max_retry_seconds),
+                             timeout=judge_timeout, max_retry_seconds=judge_max_retry_seconds,
+                             rm_tie_margin=rm_tie_margin),
     )
     db_path = shared.resolve_db(db)
     shared.check_output_file(json_path, "--json")

@@ -20,7 +20,8 @@ app.add_typer(judge_app, name="judge")
 def calibrate(
     file: str = typer.Argument(..., help="JSONL of pairs: id, instruction, answer_a, answer_b, human (A, B or tie), "
                                          "optional tags; or `judge_calibration`, the shipped set."),
-    judge: str = typer.Option(..., "--judge", help="openai:MODEL, anthropic:MODEL or vllm:PATH."),
+    judge: str = typer.Option(..., "--judge", help="openai:MODEL, anthropic:MODEL, vllm:PATH or rm:PATH (a reward model)."),
+    rm_tie_margin: Optional[float] = typer.Option(None, help="rm:PATH judge: rewards this close or closer are a tie (default 0)."),
     judge_protocol: Optional[str] = typer.Option(None, "--judge-protocol",
                                                  help="pairwise (default), arena-hard, or a protocol .toml file."),
     judge_base_url: Optional[str] = typer.Option(None, help="OpenAI- or Anthropic-compatible server for the judge."),
@@ -43,7 +44,7 @@ def calibrate(
 
     settings = build(JudgeSettings, **{k: v for k, v in dict(
         base_url=judge_base_url, concurrency=judge_concurrency, max_cost=max_cost, timeout=judge_timeout,
-        max_retry_seconds=judge_max_retry_seconds, protocol=judge_protocol).items() if v is not None})
+        max_retry_seconds=judge_max_retry_seconds, protocol=judge_protocol, rm_tie_margin=rm_tie_margin).items() if v is not None})
     path = resolve_calibration_file(file)
     pairs = load_calibration(path)
     shared.check_output_file(json_path, "--json")

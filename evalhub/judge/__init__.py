@@ -19,6 +19,7 @@ Judges (a registry by prefix, _registry.py; each provider imported only when cho
 - "openai:MODEL" through the openai SDK (OPENAI_API_KEY; `base_url` for any OpenAI-compatible server);
 - "anthropic:MODEL" through the anthropic SDK (ANTHROPIC_API_KEY; `base_url` for an Anthropic-compatible one);
 - "vllm:PATH", an open judge model run in-process by vLLM, its replies constrained to the verdict's schema;
+- "rm:PATH", a reward model from `evalhub train rm` that scores each answer alone (the higher reward wins);
 - "reference", an offline deterministic judge by chrF similarity to the item's ideal answer beyond what every
   ideal answer shares.
 The LLM judges share one wrapper (_wrapper.py) for the cache, the budget, re-asks, retries of unreadable
@@ -82,6 +83,7 @@ class JudgeOptions:
     protocol: str = DEFAULT_PROTOCOL     # a shipped protocol's name or a protocol .toml file (--judge-protocol)
     structured_output: bool = True       # openai: send response_format (json_schema); turned off if the endpoint refuses it
     vllm_args: Mapping[str, Any] | None = None  # vllm: judge: extra vllm.LLM arguments (tensor_parallel_size, max_model_len, ...)
+    rm_tie_margin: float = 0.0           # rm: judge: rewards this close or closer are a tie (0: only equal ones)
     bootstrap_resamples: int = 2000
     progress: bool = True                # a progress bar on stderr (when it is a terminal)
 

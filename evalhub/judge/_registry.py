@@ -1,7 +1,7 @@
 """The judge interface judge_pairs drives, and the registry that turns a judge name into one.
 
-A judge name is `PREFIX:NAME` (`openai:gpt-4.1`, `anthropic:claude-sonnet-4-5`, `vllm:/models/judge`) or
-`reference`. Each prefix is registered with a small loader that imports its provider only when that judge
+A judge name is `PREFIX:NAME` (`openai:gpt-4.1`, `anthropic:claude-sonnet-4-5`, `vllm:/models/judge`),
+`rm:PATH` (a reward model that scores answers, _reward.py) or `reference`. Each prefix is registered with a small loader that imports its provider only when that judge
 is asked for, so choosing the reference judge never imports an SDK or vLLM (as inspect_ai's @modelapi).
 A new provider is one module with a class following _provider.Provider, and three lines here.
 """
@@ -82,7 +82,8 @@ def _vllm() -> type:
 def known_judges() -> str:
     """The judge forms, for error messages."""
     forms = {"openai": "openai:MODEL", "anthropic": "anthropic:MODEL", "vllm": "vllm:PATH"}
-    return ", ".join(f"--judge {forms.get(prefix, prefix + ':NAME')}" for prefix in _PROVIDERS) + " or --judge reference"
+    return (", ".join(f"--judge {forms.get(prefix, prefix + ':NAME')}" for prefix in _PROVIDERS)
+            + ", --judge rm:PATH (a reward model) or --judge reference")
 
 
 def make_judge(judge: str, options: "JudgeOptions", references: Sequence[str]) -> Judge:
@@ -106,6 +107,10 @@ def make_judge(judge: str, options: "JudgeOptions", references: Sequence[str]) -
             raise UserError("the reference judge grades by similarity to the ideal answer: keep the reference on, "
                             "or use an LLM judge such as --judge openai:MODEL")
         return ReferenceJudge(references, protocol)
+    if judge.startswith("rm:"):  # a reward model scores answers, not pairs: its own small judge
+        from evalhub.judge._reward import RewardModelJudge
+
+        return RewardModelJudge(judge, options.rm_tie_margin)
     prefix, colon, name = judge.partition(":")
     if not colon or prefix not in _PROVIDERS or not name.strip():
         raise UserError(f"unknown judge {judge!r}; use {known_judges()}")
