@@ -22,9 +22,17 @@ def default_db_path() -> StoreLocation:
 
 
 def store_exists(db: StoreArg = None) -> bool:
-    """Whether there is a store to read: a file that exists; a database is assumed to (connecting tells)."""
+    """Whether there is a store to read: a file that exists, or a database holding evalhub's tables (an empty
+    one is a store not yet written). A database that cannot be reached is a UserError saying why."""
     where = location(db)
-    return where.is_postgres or where.path.exists()
+    if not where.is_postgres:
+        return where.path.exists()
+    con = connect(where, read_only=True, wait=0)
+    try:
+        return {"schema_version", "runs"} <= con.tables()
+    finally:
+        con.rollback()
+        con.close()
 
 
 def check_reachable(db: StoreArg = None) -> None:
@@ -126,7 +134,7 @@ def write_connection(db: StoreArg = None, wait: float = LOCK_WAIT_SECONDS) -> It
 def read_connection(db: StoreArg = None, wait: float = LOCK_WAIT_SECONDS) -> Iterator[Connection]:
     """A short-lived read-only connection; a missing store is a user error naming how to fill one."""
     where = location(db)
-    if not store_exists(where):
+    if where.path is not None and not where.path.exists():  # (a database without evalhub's tables: below)
         raise UserError(f"no store at {where}; run `evalhub demo` or `evalhub compare` first, or point --db at one")
     con = connect(where, read_only=True, wait=wait)
     try:

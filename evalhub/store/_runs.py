@@ -10,7 +10,7 @@ from evalhub.errors import UserError
 from evalhub.records import ModelRef, RunRecord
 from evalhub.store._connect import read_connection, store_exists, write_connection
 from evalhub.store._golden_sets import record_golden_sets
-from evalhub.store._location import StoreArg, location
+from evalhub.store._location import StoreArg
 
 _GENERATION_COLUMNS = ("run_id", "role", "model_id", "golden_file", "item_id", "prompt", "output", "status", "reason",
                        "settings")
@@ -100,7 +100,5 @@ def run_exists(run_id: str, db: StoreArg = None) -> bool:
     """Whether the store already holds `run_id` (False when there is no store yet)."""
     if not store_exists(db):
         return False
-    where = location(db)
-    # A database may be new and empty: the write connection migrates it, so it reads as 'no such run'.
-    with (write_connection if where.is_postgres else read_connection)(where) as con:
+    with read_connection(db) as con:
         return con.execute("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]).fetchall()[0][0] > 0
