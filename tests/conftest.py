@@ -73,6 +73,30 @@ def _train_toy_adapter(toy_world: Path, toy_manifest: dict, folder: Path, steps:
 
 
 @pytest.fixture(scope="session")
+def toy_rm(toy_world: Path, toy_manifest: dict) -> Path:
+    """A reward model trained on the toy world's preference pairs with the shipped toy_rm config, trained once
+    and cached beside the toy world like the demo adapter."""
+    from filelock import FileLock
+
+    folder = toy_world.parent / f"{toy_world.name}-adapters" / "rm-toy_rm-seed0"
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(folder) + ".lock"):
+        if not (folder / "adapter_config.json").exists():
+            import torch
+
+            from trainers.config import toy_settings
+            from trainers.reward import RMSettings, train_rm
+
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)  # the toy model gains nothing from a second thread on a busy machine
+            try:
+                train_rm(toy_settings(RMSettings, "toy_rm", output=folder, golden=[], seed=0))
+            finally:
+                torch.set_num_threads(threads)
+    return folder
+
+
+@pytest.fixture(scope="session")
 def demo_run(tmp_path_factory, toy_world: Path, toy_adapter: Path) -> dict:
     """One real `evalhub demo` (every stage, default backend) into a fresh store; several test modules read it."""
     import subprocess
