@@ -26,7 +26,7 @@ import pytest
 from tests.conftest import REPO
 
 SOURCES = ["pyproject.toml", "README.md", "MANIFEST.in", "evalhub", "trainers", "golden_sets"]
-SHIPPED_CONFIGS = {"toy_sft", "toy_dpo", "qlora_sft"}
+SHIPPED_CONFIGS = {"toy_sft", "toy_dpo", "toy_rm", "toy_grpo", "qlora_sft"}
 EVALHUB = [sys.executable, "-m", "evalhub"]  # with PYTHONPATH and PYTHONSAFEPATH: the wheel's evalhub
 
 
@@ -120,7 +120,7 @@ def test_installed_train_names_the_shipped_configs(installed):
     proc = _run(installed, *EVALHUB, "train", "sft", "--config", "missing.yaml")
     assert proc.returncode == 2
     (line,) = proc.stderr.strip().splitlines()
-    assert line.startswith("error: missing.yaml: no such config file") and "toy_dpo, toy_sft" in line
+    assert line.startswith("error: missing.yaml: no such config file") and "toy_dpo, toy_grpo, toy_rm, toy_sft" in line
 
 
 @pytest.mark.parametrize("port", ["-1", "0", "70000"])
