@@ -260,3 +260,27 @@ def test_the_app_binds_to_loopback_and_warns_when_told_to_listen_elsewhere(pg_ur
     assert "postgresql://postgres@127.0.0.1" in local and password not in local
     exposed = _app_banner("--db", pg_url, "--port", _closed_port(), "--host", "0.0.0.0")
     assert "warning: listening on 0.0.0.0" in exposed and "reverse proxy" in exposed and password not in exposed
+
+
+def _record_training(url: str, writer: int, start) -> None:
+    from evalhub.store import save_training_run
+
+    start.wait(60)
+    for _ in range(3):
+        save_training_run("same-adapter", f"/ci-{writer}/adapter", "sft", {"writer": writer},
+                          [{"step": step, "split": "train", "loss": 1.0 / (step + 1)} for step in range(20)], url)
+
+
+def test_writers_recording_one_adapters_training_at_once_take_turns(pg_url):
+    spawn = multiprocessing.get_context("spawn")
+    start = spawn.Event()
+    writers = [spawn.Process(target=_record_training, args=(pg_url, w, start)) for w in range(WRITERS)]
+    for writer in writers:
+        writer.start()
+    start.set()
+    for writer in writers:
+        writer.join(120)
+    assert [w.exitcode for w in writers] == [0] * WRITERS
+    with read_connection(pg_url) as con:
+        assert con.execute("SELECT count(*) FROM training_curves").fetchall()[0][0] == 20
+        assert con.execute("SELECT count(*) FROM training_runs").fetchall()[0][0] == 1

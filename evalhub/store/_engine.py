@@ -105,6 +105,11 @@ class Connection:
         if self.is_postgres:
             self.raw.execute("SELECT pg_advisory_xact_lock(%s)", [_MIGRATION_LOCK])
 
+    def lock(self, key: str) -> None:
+        """Inside a transaction: writers of the same `key` take turns until commit (DuckDB has one writer)."""
+        if self.is_postgres:
+            self.raw.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])
+
     def tables(self) -> set[str]:
         """The store's tables (in the connection's current schema)."""
         return {row[0] for row in self.execute(

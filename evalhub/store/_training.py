@@ -17,6 +17,9 @@ def save_training_run(adapter_hash: str, path: str, method: str, config: dict, c
     earlier record instead of failing on the key.
     """
     with write_connection(db) as con:
+        # Concurrent compares of one adapter (CI runners sharing a database) each record its training: they
+        # take turns, so the second replaces the first's rows instead of colliding with them.
+        con.lock(f"training_runs:{adapter_hash}")
         con.execute("DELETE FROM training_curves WHERE adapter_hash = ?", [adapter_hash])
         con.execute("DELETE FROM training_runs WHERE adapter_hash = ?", [adapter_hash])
         con.execute("INSERT INTO training_runs (adapter_hash, path, method, config) VALUES (?, ?, ?, ?)",
