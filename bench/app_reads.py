@@ -1,13 +1,18 @@
-"""How the leaderboard app's reads scale with the store, and how long they keep a writer waiting.
+"""How the leaderboard app's reads scale with the store, on each engine, and what they cost a writer.
 
-Builds a synthetic store of N runs (every run: 100 golden items, both judged orders, both answers), then
-measures in one process run:
-  - read_leaderboard / read_run wall time at N and at 10*N runs (ratio: does a page load grow linearly?);
-  - the leaderboard's table and Bradley-Terry ranking on top of the read;
-  - a writer's save_run time alone, and while another process reloads the leaderboard in a loop
-    (ratio: what an open app costs a compare finishing its run).
+Builds a synthetic store of N runs (every run: 100 golden items, both judged orders, both answers; 7 adapters
+of one base), then measures in one process run, for DuckDB and PostgreSQL:
+  - the leaderboard page: `read_leaderboard` (aggregated in the database) + the table + the Bradley-Terry
+    ranking, at N and at 10*N runs (ratio: how a page grows with the store), and `read_run`;
+  - a writer's `save_run` alone, and while another process reloads the leaderboard in a loop.
 
-    .venv/bin/python bench/app_reads.py [--runs 20]
+Goal (issue 15): at 10,000 runs a page takes at most 500 ms on DuckDB and 1 s on PostgreSQL, and grows at
+most 2x from 1,000 to 10,000 runs.
+
+    .venv/bin/python bench/app_reads.py [--runs 1000] [--engines duckdb,postgres] [--pg-url URL]
+
+Without --pg-url, PostgreSQL runs on a throwaway server in a temporary folder (tests/pg_server.py: initdb,
+127.0.0.1, fsync off).
 """
 
 from __future__ import annotations
@@ -16,11 +21,14 @@ import argparse
 import multiprocessing
 import random
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 ITEMS = 100
+BATCH = 250
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _run(index: int, golden: str):
@@ -43,51 +51,62 @@ def _run(index: int, golden: str):
     stats = {"n": ITEMS, "wins": 0, "losses": 0, "ties": 0, "scored": ITEMS, "unscored": 0, "win_rate": p_win,
              "win_rate_ci": [p_win - 0.1, p_win + 0.1], "p_value": 0.05, "parse_failures": 0, "position_consistency": 1.0,
              "lc_win_rate": p_win, "canary_accuracy": None, "judge_calls": 2 * ITEMS, "cost_usd": 0.08}
-    return RunRecord(run_id=f"run-{index:05d}", kind="compare", created_at=f"2026-01-01 00:{index // 60 % 60:02d}:{index % 60:02d}",
+    minutes, seconds = divmod(index, 60)
+    return RunRecord(run_id=f"run-{index:05d}", kind="compare",
+                     created_at=f"2026-01-{1 + minutes // 1440:02d} {minutes // 60 % 24:02d}:{minutes % 60:02d}:{seconds:02d}",
                      base=base, tuned=tuned, config={"inputs": {golden: "sha"}, "versions": {}}, judge="reference",
                      golden=[golden], summary={"run_id": f"run-{index:05d}", "judge_stats": stats},
                      generations=generations, judgments=judgments)
 
 
-def _fill(db: Path, start: int, stop: int) -> None:
-    from evalhub.store import save_run
+def _fill(db: str, start: int, stop: int) -> float:
+    from evalhub.store import save_runs
 
-    for index in range(start, stop):
-        save_run(_run(index, "golden.jsonl"), db)
+    began = time.perf_counter()
+    for first in range(start, stop, BATCH):
+        save_runs([_run(index, "golden.jsonl") for index in range(first, min(stop, first + BATCH))], db)
+    return time.perf_counter() - began
 
 
-def _timed(function, repeat: int = 3) -> float:
+def _timed(function, repeat: int = 5) -> float:
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
         function()
         times.append(time.perf_counter() - start)
-    return min(times)
+    return statistics.median(times)
 
 
-def _page_load(db: Path) -> tuple[float, float, float]:
-    from evalhub.app.labels import run_labels
+def _page(db: str) -> None:
+    """What the leaderboard page computes: the read, the table, and the ranking of each golden set shown."""
+    from evalhub.app.labels import store_labels
     from evalhub.app.leaderboard_table import leaderboard_rows
     from evalhub.app.ratings import golden_set_ratings
+    from evalhub.store import read_leaderboard
+
+    data = read_leaderboard(db)
+    labels = store_labels(data.models, data.golden_sets)
+    rows = leaderboard_rows(data, labels)
+    for key in rows["golden_key"].dropna().unique():
+        golden_set_ratings(data.pairs, labels, key)
+
+
+def _measure(db: str) -> dict[str, float]:
     from evalhub.store import read_leaderboard, read_run
 
-    read = _timed(lambda: read_leaderboard(db))
-    data = read_leaderboard(db)
-    labels = run_labels(data.runs)
-    table = _timed(lambda: leaderboard_rows(data, labels))
-    ranking = _timed(lambda: golden_set_ratings(data, labels, "sha", {r.run_id for r in data.runs}), repeat=1)
-    run = _timed(lambda: read_run(data.runs[0].run_id, db))
-    return read, table + ranking, run
+    _page(db)  # warm: imports, the server's caches
+    return {"read_leaderboard": _timed(lambda: read_leaderboard(db)), "page": _timed(lambda: _page(db)),
+            "read_run": _timed(lambda: read_run("run-00000", db))}
 
 
 def _reload_forever(db: str, stop) -> None:
     from evalhub.store import read_leaderboard
 
     while not stop.is_set():
-        read_leaderboard(Path(db))
+        read_leaderboard(db)
 
 
-def _writer_latency(db: Path, first: int, count: int) -> list[float]:
+def _writer_latency(db: str, first: int, count: int) -> list[float]:
     from evalhub.store import save_run
 
     latencies = []
@@ -99,35 +118,53 @@ def _writer_latency(db: Path, first: int, count: int) -> list[float]:
     return latencies
 
 
+def _engine(name: str, db: str, n: int) -> None:
+    fill_small = _fill(db, 0, n)
+    small = _measure(db)
+    fill_large = _fill(db, n, 10 * n)
+    large = _measure(db)
+    print(f"[{name}] filled {n} runs in {fill_small:.0f} s, {10 * n} in {fill_small + fill_large:.0f} s "
+          f"({(fill_large / (9 * n)) * 1000:.1f} ms a run, {BATCH} runs a transaction)")
+    for key, label in (("page", "leaderboard page (read + table + ranking)"), ("read_leaderboard", "  of which read_leaderboard"),
+                       ("read_run", "read_run (one run's page)")):
+        print(f"[{name}] {label}: {n} runs {small[key] * 1000:.0f} ms, {10 * n} runs {large[key] * 1000:.0f} ms, "
+              f"ratio {large[key] / small[key]:.2f}x")
+    alone = _writer_latency(db, 10 * n, 5)
+    spawn = multiprocessing.get_context("spawn")
+    stop = spawn.Event()
+    reader = spawn.Process(target=_reload_forever, args=(db, stop))
+    reader.start()
+    time.sleep(3)  # let the reader get going (imports, first reads)
+    contended = _writer_latency(db, 10 * n + 5, 5)
+    stop.set()
+    reader.join(60)
+    print(f"[{name}] save_run alone: median {statistics.median(alone) * 1000:.0f} ms; while the app reloads in a loop: "
+          f"median {statistics.median(contended) * 1000:.0f} ms, worst {max(contended) * 1000:.0f} ms "
+          f"(ratio of medians {statistics.median(contended) / statistics.median(alone):.1f}x)", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--runs", type=int, default=1000)
+    parser.add_argument("--engines", default="duckdb,postgres")
+    parser.add_argument("--pg-url", help="An empty PostgreSQL database (default: a throwaway local server)")
     args = parser.parse_args()
-    n = args.runs
+    engines = args.engines.split(",")
     with tempfile.TemporaryDirectory() as folder:
-        db = Path(folder) / "bench.duckdb"
-        _fill(db, 0, n)
-        small = _page_load(db)
-        _fill(db, n, 10 * n)
-        large = _page_load(db)
-        print(f"store of {n} runs: read_leaderboard {small[0] * 1000:.0f} ms, table + ranking {small[1] * 1000:.0f} ms, "
-              f"read_run {small[2] * 1000:.0f} ms")
-        print(f"store of {10 * n} runs: read_leaderboard {large[0] * 1000:.0f} ms, table + ranking {large[1] * 1000:.0f} ms, "
-              f"read_run {large[2] * 1000:.0f} ms")
-        print(f"ratio for 10x the runs: read_leaderboard {large[0] / small[0]:.1f}x, table + ranking "
-              f"{large[1] / small[1]:.1f}x, read_run {large[2] / small[2]:.1f}x")
+        if "duckdb" in engines:
+            _engine("duckdb", str(Path(folder) / "bench.duckdb"), args.runs)
+        if "postgres" in engines:
+            if args.pg_url:
+                _engine("postgres", args.pg_url, args.runs)
+            else:
+                sys.path.insert(0, str(REPO))
+                from tests.pg_server import PostgresServer
 
-        alone = _writer_latency(db, 10 * n, 5)
-        stop = multiprocessing.get_context("spawn").Event()
-        reader = multiprocessing.get_context("spawn").Process(target=_reload_forever, args=(str(db), stop))
-        reader.start()
-        time.sleep(3)  # let the reader get going (imports, first reads)
-        contended = _writer_latency(db, 10 * n + 5, 5)
-        stop.set()
-        reader.join(60)
-        print(f"save_run alone: median {statistics.median(alone) * 1000:.0f} ms; while the app reloads in a loop: "
-              f"median {statistics.median(contended) * 1000:.0f} ms, worst {max(contended) * 1000:.0f} ms "
-              f"(ratio of medians {statistics.median(contended) / statistics.median(alone):.1f}x)")
+                server = PostgresServer().start()
+                try:
+                    _engine("postgres", server.new_database(), args.runs)
+                finally:
+                    server.stop()
 
 
 if __name__ == "__main__":
