@@ -2,7 +2,8 @@
 
 A base and its LoRA adapters share ONE engine: a base pass runs without a LoRARequest, each adapter's pass
 with its own, and the passes go to the engine together, prompt by prompt across the models, so one call
-batches every adapter of the base (an arena of four adapters is one engine start, not four). A full model
+batches every adapter of the base (an arena of four adapters is one engine start, not four). The CPU build
+cannot mix models in one batch, so there the passes queue one after another (still one engine). A full model
 gets an engine of its own (the previous one is shut down first). Prompts are token ids encoded by the same
 code as the hf backend, so both backends answer the very same input. The queue goes in chunks of CHUNK_PROMPTS prompts, each chunk's answers handed
 on as it finishes.
@@ -40,8 +41,10 @@ def generate(plans: Sequence[EnginePlan], work: Mapping[str, Sequence[GoldenItem
         with _engine(plan, options) as llm:
             tokenizer = load_tokenizer(plan.weights)
             max_len = llm.llm_engine.model_config.max_model_len
-            # Every pass of the plan (the base and each adapter) in one queue, item by item across the passes,
-            # so each call batches all the plan's models: vLLM runs several LoRAs in one batch.
+            # Every pass of the plan (the base and each adapter) in one queue. On CUDA item by item across the
+            # passes, so each call batches all the plan's models (vLLM runs several LoRAs in one batch); on the
+            # CPU build, which cannot mix models in a batch (see _run), pass after pass, so a call holds one
+            # model's prompts but for the chunk where one pass ends and the next begins.
             queue: list[tuple[Pass, str, list[int]]] = []
             prompt_of: dict[str, str] = {}
             for one_pass in plan.passes:
@@ -55,7 +58,8 @@ def generate(plans: Sequence[EnginePlan], work: Mapping[str, Sequence[GoldenItem
             position = {}
             for one_pass, i, _ in queue:
                 position.setdefault(i, len(position))
-            queue.sort(key=lambda entry: (position[entry[1]], order[id(entry[0])]))
+            if not is_cpu_build():
+                queue.sort(key=lambda entry: (position[entry[1]], order[id(entry[0])]))
             for start in range(0, len(queue), CHUNK_PROMPTS):
                 chunk = queue[start:start + CHUNK_PROMPTS]
                 outputs = _run(llm, [tokens for _, _, tokens in chunk], params, [p for p, _, _ in chunk])
