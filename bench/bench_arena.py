@@ -7,7 +7,8 @@ Generation: the four toy adapters of the tests (trained 30, 45, 60 and 80 steps,
 x 100 golden items (the toy golden set), greedy, default settings, vLLM:
   - separately, as `compare BASE ADAPTER` does each today: one engine start per adapter, the base and the
     adapter answering the items, the engine released (4 engine starts, 8 passes);
-  - as an arena: `generate_for_models` on the four adapters: one engine, every call batching all four LoRAs.
+  - as an arena: `generate_for_models` on the four adapters: one engine (on CUDA every call batches all four
+    LoRAs; the CPU build, which cannot mix models in a batch, queues them one after another).
 Both include engine starts: that is what a user waits for. Judging: the arena's 6 pairs x 100 items x 2 orders
 = 1200 calls against a loopback OpenAI-compatible judge answering each call after 100 ms (tests/fake_openai.py,
 in a child process), each pair judged by `judge_pairs` as the arena does, at the default concurrency; against
@@ -113,7 +114,7 @@ def main() -> None:
         f"concurrency {concurrency}. Load average at the start: {load:.1f}.", "",
         "| measure | value |", "|---|---|",
         f"| generation, 4 compares as today (4 engine starts, base + adapter each) | {separate:.1f} s |",
-        f"| generation, arena (1 engine, 4 LoRAs batched) | {arena:.1f} s |",
+        f"| generation, arena (1 engine, 4 LoRAs) | {arena:.1f} s |",
         f"| ratio | {separate / arena:.2f}x (goal {GOAL}x) |",
         f"| judging 1 pair ({one_calls} calls) | {one:.2f} s |",
         f"| judging {len(pairs)} pairs ({calls} calls) | {every:.2f} s ({every / one:.2f}x one pair; "
@@ -122,7 +123,8 @@ def main() -> None:
         f"(measured {every / ideal:.2f}x it) |", "",
         "- The arena generates 400 answers from one engine start, where four compares generate 800 (each also "
         "answers with the base) from four; most of the gain is the engine starts (tens of seconds each on CPU), "
-        "the rest is the base passes a compare repeats and the larger batches of mixed LoRAs.",
+        "the rest is the base passes a compare repeats. On the CPU build the adapters run one after another in the "
+        "engine (it cannot mix models in a batch); on CUDA one call batches all of them.",
         "- Judging is linear in pairs x items x 2 calls: the pairs run one after another, each at the judge's "
         "concurrency, so the time is about calls x latency / concurrency plus each pair's tail.",
     ]
