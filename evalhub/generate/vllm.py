@@ -43,8 +43,8 @@ def generate(plans: Sequence[EnginePlan], work: Mapping[str, Sequence[GoldenItem
             max_len = llm.llm_engine.model_config.max_model_len
             # Every pass of the plan (the base and each adapter) in one queue. On CUDA item by item across the
             # passes, so each call batches all the plan's models (vLLM runs several LoRAs in one batch); on the
-            # CPU build, which cannot mix models in a batch (see _run), pass after pass, so a call holds one
-            # model's prompts but for the chunk where one pass ends and the next begins.
+            # CPU build, which cannot mix models in a batch (see _run), pass after pass, each pass in chunks of
+            # its own, so every call holds CHUNK_PROMPTS prompts of one model.
             queue: list[tuple[Pass, str, list[int]]] = []
             prompt_of: dict[str, str] = {}
             for one_pass in plan.passes:
@@ -54,14 +54,7 @@ def generate(plans: Sequence[EnginePlan], work: Mapping[str, Sequence[GoldenItem
                 if prompts.too_long:
                     on_answers(one_pass.role, dict(prompts.too_long))
                 queue += [(one_pass, i, tokens) for i, tokens in prompts.ids.items()]
-            order = {id(p): k for k, p in enumerate(plan.passes)}
-            position = {}
-            for one_pass, i, _ in queue:
-                position.setdefault(i, len(position))
-            if not is_cpu_build():
-                queue.sort(key=lambda entry: (position[entry[1]], order[id(entry[0])]))
-            for start in range(0, len(queue), CHUNK_PROMPTS):
-                chunk = queue[start:start + CHUNK_PROMPTS]
+            for chunk in _chunks(queue, plan.passes, mixed=not is_cpu_build()):
                 outputs = _run(llm, [tokens for _, _, tokens in chunk], params, [p for p, _, _ in chunk])
                 by_role: dict[str, dict[str, Generation]] = {}
                 for (one_pass, i, _), out in zip(chunk, outputs, strict=True):
@@ -70,6 +63,22 @@ def generate(plans: Sequence[EnginePlan], work: Mapping[str, Sequence[GoldenItem
                         output=answer_text(tokenizer, out.outputs[0].token_ids, settings.stop))
                 for role, batch in by_role.items():
                     on_answers(role, batch)
+
+
+def _chunks(queue: list, passes: Sequence[Pass], mixed: bool) -> Iterator[list]:
+    """The queue in calls of CHUNK_PROMPTS prompts: interleaved item by item across the passes when the engine
+    can mix models in a batch, else each pass's prompts in chunks of their own."""
+    if mixed:
+        position: dict[str, int] = {}
+        for _, i, _ in queue:
+            position.setdefault(i, len(position))
+        order = {id(p): k for k, p in enumerate(passes)}
+        ordered = sorted(queue, key=lambda entry: (position[entry[1]], order[id(entry[0])]))
+        yield from (ordered[k:k + CHUNK_PROMPTS] for k in range(0, len(ordered), CHUNK_PROMPTS))
+        return
+    for one_pass in passes:
+        own = [entry for entry in queue if entry[0] is one_pass]
+        yield from (own[k:k + CHUNK_PROMPTS] for k in range(0, len(own), CHUNK_PROMPTS))
 
 
 def score(plans: Sequence[EnginePlan], windows: dict[str, list[Window]], options: BackendOptions) -> dict[str, list[float]]:
