@@ -9,6 +9,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from evalhub.errors import UserError
 from evalhub.store import StoreLocation
 from evalhub.store._arenas import list_arenas, load_arena
 
@@ -58,7 +59,12 @@ def show_arena_list(db: StoreLocation, state: tuple) -> None:
 
 def show_arenas(db: StoreLocation, state: tuple, hint: bool = True) -> None:
     """The arena page: pick an arena in the sidebar. `hint`: say how to run one when the store has none."""
-    arenas = {a["run_id"]: a for a in _arenas(db, str(db), state)}
+    try:
+        arenas = {a["run_id"]: a for a in _arenas(db, str(db), state)}
+    except UserError as error:  # a file that is no store: the leaderboard above has said so already
+        if hint:
+            st.error(str(error))
+        return
     if not arenas:
         if hint:
             st.info("No arenas in this store yet: `evalhub arena MODEL MODEL MODEL --golden FILE --judge JUDGE` "
