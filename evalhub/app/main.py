@@ -4,12 +4,13 @@
 It ships inside the package, so an installed evalhub (a wheel, no source tree) can start the app. It reads
 the store named by EVALHUB_DB (a DuckDB file or a PostgreSQL URL; or ./evalhub.duckdb, or the sidebar's
 field) through short-lived read-only connections, so a running `evalhub compare` can always write its run.
-The leaderboard aggregates in the store. Two pages: the leaderboard, and one run's details (`?run=RUN_ID`
-links straight to it).
+The leaderboard aggregates in the store. Three pages: the leaderboard (the arenas listed under it), one run's
+details (`?run=RUN_ID` links straight to it), and one arena's ratings, win-rate matrix and pairs.
 """
 
 import streamlit as st
 
+from evalhub.app.arena_page import ARENA_PAGE, show_arena_list, show_arenas
 from evalhub.app.labels import store_labels
 from evalhub.app.leaderboard_page import LEADERBOARD_PAGE, RUN_PAGE, show_leaderboard
 from evalhub.app.loading import load_leaderboard, load_run, load_run_choices, state_of
@@ -39,7 +40,7 @@ if index is not None:
     if "page" not in st.session_state and st.query_params.get("run"):  # a link straight to a run
         if st.query_params["run"] in {choice.run_id for choice in load_run_choices(db, state)}:
             st.session_state["page"], st.session_state["run_id"] = RUN_PAGE, st.query_params["run"]
-    page = st.sidebar.radio("Page", [LEADERBOARD_PAGE, RUN_PAGE], key="page")
+    page = st.sidebar.radio("Page", [LEADERBOARD_PAGE, RUN_PAGE, ARENA_PAGE], key="page")
     if page == RUN_PAGE:
         runs = {choice.run_id: choice for choice in load_run_choices(db, state)}
         if st.session_state.get("run_id") not in runs:  # another store was picked, or a link named an unknown run
@@ -53,6 +54,12 @@ if index is not None:
             detail = load_run(db, run_id, state)
             if detail is not None:
                 show_run(detail, labels)
+    elif page == ARENA_PAGE:
+        st.query_params.pop("run", None)
+        show_arenas(db, state)
     else:
         st.query_params.pop("run", None)
         show_leaderboard(db, index, labels, state)
+        show_arena_list(db, state)
+elif state is not None:  # a store of arenas only: no leaderboard of runs yet
+    show_arenas(db, state, hint=False)
