@@ -115,9 +115,17 @@ def test_4bit_base_answers(toy_world, toy_adapter, items):
     assert all(g.status == "ok" and g.output for role in answers.values() for g in role.values())
 
 
-def test_bad_input_is_a_user_error(toy_world, toy_adapter, items):
-    with pytest.raises(UserError, match="the base is a LoRA adapter"):
-        generate_answers(toy_adapter, None, items[:1], backend="hf")
+def test_bad_input_is_a_user_error(toy_world, toy_adapter, items, tmp_path):
+    # An adapter may be the baseline (it answers on its base), but its base must be found: --base where it moved.
+    import json
+    import shutil
+
+    moved = tmp_path / "moved-adapter"
+    shutil.copytree(toy_adapter, moved)
+    config = json.loads((moved / "adapter_config.json").read_text())
+    (moved / "adapter_config.json").write_text(json.dumps({**config, "base_model_name_or_path": "/models/gone"}))
+    with pytest.raises(UserError, match="trained on /models/gone, which is not a model folder here; pass --base"):
+        generate_answers(moved, None, items[:1], backend="hf")
     with pytest.raises(UserError, match="ids repeat"):
         generate_answers(toy_world / "base", None, [items[0], items[0]], backend="hf")
 
