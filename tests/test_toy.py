@@ -139,3 +139,26 @@ def test_the_build_lock_excludes_and_is_removed_after_use(tmp_path):
         thread.join(10)
     assert events == ["first in", "first out", "second in", "second out"]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unknown_family_is_a_one_line_error_and_writes_nothing(tmp_path):
+    proc = _toy_build("--arch", "gpt2", "--out", str(tmp_path / "world"), cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    (line,) = proc.stderr.strip().splitlines()
+    assert line == "error: unknown --arch 'gpt2'; pass one of llama, qwen2, mistral, gemma2, phi3"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_family_change_rebuilds_only_that_family(monkeypatch):
+    import dataclasses
+
+    from evalhub.toy import families
+    from evalhub.toy.build import world_folder_name
+
+    before = {arch: world_folder_name(0, arch) for arch in families.FAMILIES}
+    assert before["llama"].startswith("seed0-") and before["qwen2"].startswith("qwen2-seed0-")
+    changed = dataclasses.replace(families.FAMILIES["qwen2"], config={**families.QWEN2.config, "rope_theta": 5e5})
+    monkeypatch.setitem(families.FAMILIES, "qwen2", changed)
+    after = {arch: world_folder_name(0, arch) for arch in families.FAMILIES}
+    assert after["qwen2"] != before["qwen2"]
+    assert {a: n for a, n in after.items() if a != "qwen2"} == {a: n for a, n in before.items() if a != "qwen2"}
