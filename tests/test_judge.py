@@ -18,16 +18,13 @@ import pytest
 from evalhub.errors import UserError
 from evalhub.golden import load_golden
 from evalhub.judge import CANARY_NON_ANSWER, JudgeOptions, judge_pairs
-from evalhub.judge._cache import ReplyCache
 from evalhub.judge._protocol import REASK, parse_verdict
 from evalhub.records import Generation
 from tests.fake_openai import (FakeOpenAI, completion, error_body_200, http_error, malformed_body,
                                rate_limited, server_error, slow)
+from tests.judge_helpers import PRICE, REPO, WRONG, answers, cached_replies, items, set_key, verdict  # noqa: F401
 
-REPO = Path(__file__).resolve().parents[1]
 SECRET = "sk-test-0123456789abcdefSECRET"
-WRONG = "The capital of Praloia is Guleinex."   # what the toy base says to a Zorvish request
-PRICE = (1000.0, 2000.0)                         # USD per million tokens: large, so costs are visible
 CACHE = "cache.sqlite"
 FENCED = re.compile(r"<<<ANSWER (A|B) ([0-9a-f]{16})>>>\n(.*?)\n<<<END OF ANSWER \1 \2>>>", re.S)
 
@@ -42,10 +39,6 @@ def reference_shown(body: dict) -> str | None:
     return match.group(2) if match else None
 
 
-def verdict(label: str, reason: str = "scripted") -> str:
-    return json.dumps({"verdict": label, "reason": reason})
-
-
 def honest(body: dict) -> str:
     """A judge that prefers the answer matching the reference, else the one in Zorvish."""
     answers, reference = shown(body), reference_shown(body)
@@ -53,33 +46,14 @@ def honest(body: dict) -> str:
     return verdict("tie" if good["A"] == good["B"] else ("A" if good["A"] else "B"))
 
 
-def cached_replies(path: Path) -> int:
-    """How many replies a cache holds, read through the cache itself (whatever its file format)."""
-    cache = ReplyCache(path)
-    try:
-        return len(cache)
-    finally:
-        cache.close()
-
-
 def cache_files_text(folder: Path) -> str:
     """Every byte the cache wrote (its file and any journal beside it), as text, to search for secrets."""
     return "".join(f.read_bytes().decode("utf-8", "replace") for f in sorted(folder.glob("cache*")) if f.is_file())
 
 
-@pytest.fixture(scope="module")
-def items():
-    return load_golden(REPO / "golden_sets" / "toy_zorvish.jsonl")[:6]
-
-
-def answers(items, text=None):
-    return {i.id: Generation(i.id, i.prompt, i.output if text is None else text) for i in items}
-
-
 @pytest.fixture
 def key(monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
-    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    set_key(monkeypatch, "OPENAI_API_KEY", SECRET, ("OPENAI_BASE_URL",))
 
 
 def run(server, tmp_path, items, tuned=None, base=None, **options):

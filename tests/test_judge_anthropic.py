@@ -6,24 +6,18 @@ from __future__ import annotations
 import json
 import re
 import time
-from pathlib import Path
 
 import pytest
 
 from evalhub.errors import UserError
-from evalhub.golden import load_golden
 from evalhub.judge import JudgeOptions, check_judge, judge_pairs
-from evalhub.judge._cache import ReplyCache
-from evalhub.records import Generation
 from tests.fake_anthropic import (FakeAnthropic, api_error, error_body_200, never_answers, overloaded, rate_limited,
                                   server_error)
 from tests.fake_openai import FakeOpenAI
 from tests.fake_openai import rate_limited as openai_rate_limited
+from tests.judge_helpers import PRICE, WRONG, answers, cached_replies, items, set_key, verdict  # noqa: F401
 
-REPO = Path(__file__).resolve().parents[1]
 SECRET = "sk-ant-api03-test0123456789abcdefSECRET"
-WRONG = "The capital of Praloia is Guleinex."
-PRICE = (1000.0, 2000.0)    # USD per million tokens: large, so costs are visible
 FAST = dict(retry_backoff=0.01)  # the SDK's own retries, with millisecond waits
 FENCED = re.compile(r"<<<ANSWER (A|B) ([0-9a-f]{16})>>>\n(.*?)\n<<<END OF ANSWER \1 \2>>>", re.S)
 
@@ -32,30 +26,16 @@ def shown(body: dict) -> dict[str, str]:
     return {label: text for label, _marker, text in FENCED.findall(body["messages"][0]["content"])}
 
 
-def verdict(label: str, reason: str = "scripted") -> str:
-    return json.dumps({"verdict": label, "reason": reason})
-
-
 def honest(body: dict) -> str:
     """Prefers the answer written in Zorvish."""
     good = {k: v.startswith("In Zorvish") for k, v in shown(body).items()}
     return verdict("tie" if good["A"] == good["B"] else ("A" if good["A"] else "B"))
 
 
-@pytest.fixture(scope="module")
-def items():
-    return load_golden(REPO / "golden_sets" / "toy_zorvish.jsonl")[:6]
-
-
-def answers(items, text=None):
-    return {i.id: Generation(i.id, i.prompt, i.output if text is None else text) for i in items}
-
-
 @pytest.fixture
 def key(monkeypatch):
-    monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
-    for name in ("ANTHROPIC_BASE_URL", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_CUSTOM_HEADERS"):
-        monkeypatch.delenv(name, raising=False)
+    set_key(monkeypatch, "ANTHROPIC_API_KEY", SECRET,
+            ("ANTHROPIC_BASE_URL", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_CUSTOM_HEADERS"))
 
 
 def options(server, tmp_path, **given) -> JudgeOptions:
@@ -67,14 +47,6 @@ def options(server, tmp_path, **given) -> JudgeOptions:
 def run(server, tmp_path, items, judge="anthropic:fake-claude", **given):
     return judge_pairs(items=items, base=answers(items, WRONG), tuned=answers(items), judge=judge,
                        options=options(server, tmp_path, **given), golden_file="golden_sets/toy_zorvish.jsonl")
-
-
-def cached_replies(path: Path) -> int:
-    cache = ReplyCache(path)
-    try:
-        return len(cache)
-    finally:
-        cache.close()
 
 
 # ---------------------------------------------------------------- verdicts, cost, cache
