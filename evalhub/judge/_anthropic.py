@@ -14,13 +14,8 @@ import os
 
 import anthropic
 
-from evalhub.errors import UserError
-from evalhub.judge._cost import priced
 from evalhub.judge._provider import (Completion, Fault, ScaledBackoff, Unreadable, classify_sdk_error, count_attempt,
-                                     json_body)
-
-NO_KEY = "not-needed"  # sent to compatible servers that need no key
-_SDK_FIRST_BACKOFF_S = 0.5
+                                     json_body, sdk_provider_setup)
 
 
 class _Client(ScaledBackoff, anthropic.AsyncAnthropic):
@@ -37,22 +32,11 @@ class AnthropicProvider:
         base_url = options.base_url or os.environ.get("ANTHROPIC_BASE_URL") or None
         if base_url is not None:
             base_url = base_url.rstrip("/").removesuffix("/v1")
-        api_key = os.environ.get("ANTHROPIC_API_KEY", "")
-        if not api_key:
-            if base_url is None:
-                raise UserError("the anthropic judge needs an API key: set ANTHROPIC_API_KEY, or use --judge "
-                                "reference (offline), or --judge-base-url URL for an Anthropic-compatible server")
-            api_key = NO_KEY
-        self.judge, self.model, self.endpoint = judge, model, base_url
-        self.price = priced(model, options.prices, options.max_cost)
-        self.secret = "" if api_key == NO_KEY else api_key
         self.sampling = {"temperature": 0.0, "max_tokens": options.max_completion_tokens}
-        self.requests = 0
-        self._client = _Client(api_key=api_key, base_url=base_url, timeout=options.timeout,
-                               max_retries=options.max_retries,
-                               http_client=anthropic.DefaultAsyncHttpxClient(event_hooks={"request": [self._count]}))
-        self._client.backoff_scale = options.retry_backoff / _SDK_FIRST_BACKOFF_S
-        self.where = str(self._client.base_url)
+        sdk_provider_setup(self, _Client, anthropic, judge=judge, model=model, options=options, base_url=base_url,
+                           key_variable="ANTHROPIC_API_KEY",
+                           missing_key="the anthropic judge needs an API key: set ANTHROPIC_API_KEY, or use --judge "
+                                       "reference (offline), or --judge-base-url URL for an Anthropic-compatible server")
 
     async def _count(self, request) -> None:
         count_attempt()

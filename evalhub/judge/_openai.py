@@ -14,15 +14,9 @@ import re
 
 import openai
 
-from evalhub.errors import UserError
-from evalhub.judge._cost import priced
 from evalhub.judge._protocol import RESPONSE_FORMAT
 from evalhub.judge._provider import (UNSTRUCTURED, Completion, Fault, ScaledBackoff, Unreadable, classify_sdk_error,
-                                     count_attempt, json_body, provider_message)
-
-# Sent to servers that need no key (a local vLLM accepts any unless started with --api-key).
-NO_KEY = "not-needed"
-_SDK_FIRST_BACKOFF_S = 0.5
+                                     count_attempt, json_body, provider_message, sdk_provider_setup)
 
 
 class _Client(ScaledBackoff, openai.AsyncOpenAI):
@@ -36,25 +30,14 @@ class OpenAIProvider:
 
     def __init__(self, judge: str, model: str, options):
         base_url = options.base_url or os.environ.get("OPENAI_BASE_URL") or None
-        api_key = os.environ.get("OPENAI_API_KEY", "")
-        if not api_key:
-            if base_url is None:
-                raise UserError("the openai judge needs an API key: set OPENAI_API_KEY, or use --judge reference "
-                                "(offline), or --judge-base-url URL for an OpenAI-compatible server")
-            api_key = NO_KEY
-        self.judge, self.model, self.endpoint = judge, model, base_url
-        self.price = priced(model, options.prices, options.max_cost)
-        self.secret = "" if api_key == NO_KEY else api_key
         self.structured = options.structured_output
         self.response_format = RESPONSE_FORMAT  # the protocol's schema (make_judge sets it; None: none asked for)
         self.sampling = {"temperature": 0.0, "max_completion_tokens": options.max_completion_tokens,
                          "seed": options.seed}
-        self.requests = 0
-        self._client = _Client(api_key=api_key, base_url=base_url, timeout=options.timeout,
-                               max_retries=options.max_retries,
-                               http_client=openai.DefaultAsyncHttpxClient(event_hooks={"request": [self._count]}))
-        self._client.backoff_scale = options.retry_backoff / _SDK_FIRST_BACKOFF_S
-        self.where = str(self._client.base_url)
+        sdk_provider_setup(self, _Client, openai, judge=judge, model=model, options=options, base_url=base_url,
+                           key_variable="OPENAI_API_KEY",
+                           missing_key="the openai judge needs an API key: set OPENAI_API_KEY, or use --judge reference "
+                                       "(offline), or --judge-base-url URL for an OpenAI-compatible server")
 
     async def _count(self, request) -> None:
         count_attempt()

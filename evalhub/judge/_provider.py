@@ -13,9 +13,13 @@ them up, and `classify` says what it means for the run.
 from __future__ import annotations
 
 import contextvars
+import os
 import json
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from evalhub.errors import UserError
+from evalhub.judge._cost import priced
 
 # What an error that reached the wrapper means (Fault.kind):
 FAILED = "failed"              # this call failed after the SDK's retries (429, 5xx): an unscored item
@@ -159,3 +163,30 @@ class ScaledBackoff:
         if response_headers is not None and self._parse_retry_after_header(response_headers) is not None:  # type: ignore[attr-defined]
             return wait
         return wait * self.backoff_scale
+
+
+# ---------------------------------------------------------------- the SDK-based providers' set-up
+
+NO_KEY = "not-needed"       # sent to compatible servers that need no key (e.g. a local vLLM without --api-key)
+SDK_FIRST_BACKOFF_S = 0.5   # the SDKs' first wait between retries, which `backoff_scale` scales
+
+
+def sdk_provider_setup(provider, client_class, sdk: Any, *, judge: str, model: str, options,
+                       base_url: str | None, key_variable: str, missing_key: str) -> None:
+    """What the openai: and anthropic: providers set up alike: the API key from `key_variable` (none needed
+    with a base URL; without either, UserError `missing_key`), their names, price and secret, the request
+    count, and the SDK client whose HTTP requests call `provider._count`."""
+    api_key = os.environ.get(key_variable, "")
+    if not api_key:
+        if base_url is None:
+            raise UserError(missing_key)
+        api_key = NO_KEY
+    provider.judge, provider.model, provider.endpoint = judge, model, base_url
+    provider.price = priced(model, options.prices, options.max_cost)
+    provider.secret = "" if api_key == NO_KEY else api_key
+    provider.requests = 0
+    provider._client = client_class(api_key=api_key, base_url=base_url, timeout=options.timeout,
+                                    max_retries=options.max_retries,
+                                    http_client=sdk.DefaultAsyncHttpxClient(event_hooks={"request": [provider._count]}))
+    provider._client.backoff_scale = options.retry_backoff / SDK_FIRST_BACKOFF_S
+    provider.where = str(provider._client.base_url)
