@@ -25,8 +25,7 @@ def _pairs(values: List[str], flag: str) -> dict[str, str]:
     return pairs
 
 
-def _given(**values) -> dict:
-    return {k: v for k, v in values.items() if v is not None and v != [] and v != ()}
+_given = shared.given
 
 
 def _one_judge(judges: List[str]) -> Optional[str]:
@@ -56,14 +55,14 @@ def compare(
     golden: List[Path] = typer.Option([], "--golden", help="Golden set JSONL; repeatable. Runs generations and the judge."),
     judge: List[str] = typer.Option([], "--judge", help="openai:MODEL, anthropic:MODEL, vllm:PATH, rm:PATH (a reward model) or reference (default: openai:gpt-4.1 when OPENAI_API_KEY is set); repeat it for a panel of judges."),
     judge_protocol: Optional[str] = typer.Option(None, "--judge-protocol", help="pairwise (default), arena-hard, or a protocol .toml file."),
-    rm_tie_margin: Optional[float] = typer.Option(None, help="rm:PATH judge: rewards this close or closer are a tie (default 0)."),
-    judge_base_url: Optional[str] = typer.Option(None, help="OpenAI-compatible server for the judge."),
-    judge_concurrency: Optional[int] = typer.Option(None, help="Judge calls in flight at once."),
-    judge_timeout: Optional[float] = typer.Option(None, help="Seconds to wait for one judge reply (default 60)."),
-    judge_max_retry_seconds: Optional[float] = typer.Option(None, help="Seconds of retries per judge call before the run stops."),
+    rm_tie_margin: Optional[float] = shared.RM_TIE_MARGIN,
+    judge_base_url: Optional[str] = shared.JUDGE_BASE_URL,
+    judge_concurrency: Optional[int] = shared.JUDGE_CONCURRENCY,
+    judge_timeout: Optional[float] = shared.JUDGE_TIMEOUT,
+    judge_max_retry_seconds: Optional[float] = shared.JUDGE_MAX_RETRY_SECONDS,
     max_cost: Optional[float] = typer.Option(None, help="Stop the judge cleanly before this many USD are spent."),
-    no_reference: bool = typer.Option(False, "--no-reference", help="Do not show the judge the ideal answer."),
-    canaries: Optional[int] = typer.Option(None, help="Extra ideal-vs-non-answer pairs that check the judge works."),
+    no_reference: bool = shared.NO_REFERENCE,
+    canaries: Optional[int] = shared.CANARIES,
     perplexity_data: List[str] = typer.Option([], "--perplexity-data", help="NAME=FILE (.txt or .jsonl with 'text'); repeatable."),
     window: Optional[int] = typer.Option(None, help="Perplexity window in tokens."),
     stride: Optional[int] = typer.Option(None, help="Perplexity stride in tokens."),
@@ -73,23 +72,23 @@ def compare(
     limit: Optional[int] = typer.Option(None, help="Benchmark items per task (for a quick look)."),
     train_data: Optional[Path] = typer.Option(None, help="The tuned model's training file: golden items overlapping it are reported."),
     strict: bool = typer.Option(False, "--strict", help="Make golden/training overlap an error."),
-    backend: str = typer.Option("auto", help="auto | vllm | hf | openai"),
+    backend: str = shared.BACKEND,
     base_url: List[str] = typer.Option([], "--base-url", help="OpenAI-compatible server(s) serving BASELINE and CANDIDATE; repeatable."),
-    concurrency: Optional[int] = typer.Option(None, help="Generation requests in flight (openai backend)."),
+    concurrency: Optional[int] = shared.CONCURRENCY,
     batch_size: Optional[int] = typer.Option(None, help="Batch size (hf backend and benchmarks)."),
-    tensor_parallel_size: Optional[int] = typer.Option(None, help="vLLM tensor parallel size."),
-    pipeline_parallel_size: Optional[int] = typer.Option(None, help="vLLM pipeline parallel size."),
-    distributed_executor_backend: Optional[str] = typer.Option(None, help="vLLM executor: mp or ray (multi-node)."),
-    gpu_memory_utilization: Optional[float] = typer.Option(None, help="vLLM memory fraction (CPU: of RAM)."),
-    max_model_len: Optional[int] = typer.Option(None, help="vLLM context length."),
-    dtype: Optional[str] = typer.Option(None, help="Model dtype, e.g. float32, bfloat16."),
-    load_in_4bit: bool = typer.Option(False, "--load-in-4bit", help="hf backend: 4-bit NF4 base through bitsandbytes."),
-    temperature: Optional[float] = typer.Option(None, help="Sampling temperature (default 0: greedy)."),
-    top_p: Optional[float] = typer.Option(None),
-    max_new_tokens: Optional[int] = typer.Option(None),
-    seed: Optional[int] = typer.Option(None),
-    stop: List[str] = typer.Option([], "--stop", help="Stop string; repeatable."),
-    no_chat_template: bool = typer.Option(False, "--no-chat-template", help="Send the raw prompt, no chat template."),
+    tensor_parallel_size: Optional[int] = shared.TENSOR_PARALLEL_SIZE,
+    pipeline_parallel_size: Optional[int] = shared.PIPELINE_PARALLEL_SIZE,
+    distributed_executor_backend: Optional[str] = shared.DISTRIBUTED_EXECUTOR_BACKEND,
+    gpu_memory_utilization: Optional[float] = shared.GPU_MEMORY_UTILIZATION,
+    max_model_len: Optional[int] = shared.MAX_MODEL_LEN,
+    dtype: Optional[str] = shared.DTYPE,
+    load_in_4bit: bool = shared.LOAD_IN_4BIT,
+    temperature: Optional[float] = shared.TEMPERATURE,
+    top_p: Optional[float] = shared.TOP_P,
+    max_new_tokens: Optional[int] = shared.MAX_NEW_TOKENS,
+    seed: Optional[int] = shared.SEED,
+    stop: List[str] = shared.STOP,
+    no_chat_template: bool = shared.NO_CHAT_TEMPLATE,
     gate: bool = typer.Option(False, "--gate", help="Apply the gate thresholds (flags or evalhub.toml) at the end."),
     min_win_rate: Optional[float] = shared.MIN_WIN_RATE,
     min_win_rate_lower: Optional[float] = shared.MIN_WIN_RATE_LOWER,
@@ -102,9 +101,9 @@ def compare(
     config: Path = shared.CONFIG,
     junit: Optional[Path] = shared.JUNIT,
     summary_md: Optional[Path] = shared.SUMMARY,
-    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the machine-readable summary here."),
+    json_path: Optional[Path] = shared.JSON_SUMMARY,
     db: Optional[str] = shared.DB,
-    report_dir: Path = typer.Option(Path("reports"), help="Where the Markdown and HTML reports go."),
+    report_dir: Path = shared.REPORT_DIR,
     resume: Optional[str] = typer.Option(None, help="Resume the unfinished run RUN (re-running the same command also resumes)."),
     verbose: bool = shared.VERBOSE,
 ) -> None:
@@ -115,10 +114,7 @@ def compare(
 
     if not resume and (base is None or tuned is None):
         raise UserError("compare needs BASELINE and CANDIDATE (or --resume RUN)")
-    flags = dict(min_win_rate=min_win_rate, min_win_rate_lower=min_win_rate_lower, max_forgetting=max_forgetting,
-                 max_ppl_increase=max_ppl_increase, max_parse_failure_rate=max_parse_failure_rate,
-                 min_position_consistency=min_position_consistency, min_judge_agreement=min_judge_agreement,
-                 min_judge_human_agreement=min_judge_human_agreement)
+    flags = shared.threshold_flags(locals())
     thresholds = None
     if gate or any(v is not None for v in flags.values()):
         thresholds = shared.thresholds(config, **flags)
@@ -131,17 +127,12 @@ def compare(
         tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()) if tasks else (),
         tasks_path=str(tasks_path) if tasks_path else None,
         training_data=str(train_data) if train_data else None, strict_contamination=strict, backend=backend,
-        decoding=_given(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed,
-                        stop=tuple(stop) or None, chat_template=False if no_chat_template else None),
-        backend_options=_given(base_urls=tuple(base_url) or None, concurrency=concurrency, batch_size=batch_size,
-                               tensor_parallel_size=tensor_parallel_size, pipeline_parallel_size=pipeline_parallel_size,
-                               distributed_executor_backend=distributed_executor_backend,
-                               gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
-                               dtype=dtype, load_in_4bit=load_in_4bit or None),
-        judge_options=_given(base_url=judge_base_url, concurrency=judge_concurrency, max_cost=max_cost,
-                             use_reference=False if no_reference else None, canaries=canaries,
-                             timeout=judge_timeout, max_retry_seconds=judge_max_retry_seconds,
-                             protocol=judge_protocol, rm_tie_margin=rm_tie_margin),
+        decoding=shared.decoding(temperature, top_p, max_new_tokens, seed, stop, no_chat_template),
+        backend_options=shared.backend_options(base_url, concurrency, batch_size, tensor_parallel_size,
+                                               pipeline_parallel_size, distributed_executor_backend,
+                                               gpu_memory_utilization, max_model_len, dtype, load_in_4bit),
+        judge_options=shared.judge_options(judge_base_url, judge_concurrency, max_cost, no_reference, canaries,
+                                           judge_timeout, judge_max_retry_seconds, rm_tie_margin, protocol=judge_protocol),
         forgetting=_given(num_fewshot=num_fewshot, limit=limit, batch_size=batch_size, dtype=dtype),
         thresholds=thresholds,
     )

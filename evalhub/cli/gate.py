@@ -32,12 +32,7 @@ def gate(
     from evalhub.gate import evaluate_gate
     from evalhub.store import load_run
 
-    thresholds = shared.thresholds(config, min_win_rate=min_win_rate, min_win_rate_lower=min_win_rate_lower,
-                                   max_forgetting=max_forgetting, max_ppl_increase=max_ppl_increase,
-                                   max_parse_failure_rate=max_parse_failure_rate,
-                                   min_position_consistency=min_position_consistency,
-                                   min_judge_agreement=min_judge_agreement,
-                                   min_judge_human_agreement=min_judge_human_agreement)
+    thresholds = shared.thresholds(config, **shared.threshold_flags(locals()))
     shared.check_output_file(json_path, "--json")
     shared.check_output_file(junit, "--junit")
     shared.check_output_file(summary_md, "--summary")
