@@ -44,16 +44,9 @@ def _needed_base(path: str, base: str | None) -> str | None:
 
 def choose_judge(request: ArenaRequest) -> str:
     """The judge named, or the default GPT-4-class judge when OPENAI_API_KEY is set (as compare chooses)."""
-    import os
+    from evalhub.compare import named_or_default_judge
 
-    from evalhub.compare import DEFAULT_JUDGE
-
-    if request.judge:
-        return request.judge
-    if os.environ.get("OPENAI_API_KEY"):
-        return DEFAULT_JUDGE
-    raise UserError("no judge chosen: set OPENAI_API_KEY for the default GPT-4-class judge, pass --judge openai:MODEL "
-                    "(with --judge-base-url for an OpenAI-compatible server), or --judge reference (offline)")
+    return named_or_default_judge(request.judge)
 
 
 def check_distinct(refs: dict[str, ModelRef]) -> None:

@@ -134,14 +134,19 @@ def _resumable_on_interrupt(work) -> Iterator[None]:
 
 
 def _choose_judge(request: CompareRequest) -> str:
-    import os
-
     if request.judges:  # a panel, named by its judges
         from evalhub.judge import panel_name
 
         return panel_name(request.judges)
-    if request.judge:
-        return request.judge
+    return named_or_default_judge(request.judge)
+
+
+def named_or_default_judge(judge: str | None) -> str:
+    """The judge named, or the default GPT-4-class judge when OPENAI_API_KEY is set (compare and arena alike)."""
+    import os
+
+    if judge:
+        return judge
     if os.environ.get("OPENAI_API_KEY"):
         return DEFAULT_JUDGE
     raise UserError("no judge chosen: set OPENAI_API_KEY for the default GPT-4-class judge, pass --judge openai:MODEL "
