@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from evalhub.errors import UserError
+from evalhub.errors import UserError, first_repeat
 
 BACKEND_NAMES = ("auto", "vllm", "hf", "openai")
 
@@ -168,11 +168,8 @@ class CompareRequest(_Settings):
     @field_validator("golden")
     @classmethod
     def _golden_once(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        seen = set()
-        for path in value:
-            if path in seen:
-                raise ValueError(f"{path} is given twice; pass each golden set once")
-            seen.add(path)
+        if (path := first_repeat(value)) is not None:
+            raise ValueError(f"{path} is given twice; pass each golden set once")
         return value
 
     @model_validator(mode="after")

@@ -7,3 +7,13 @@ class UserError(Exception):
 
 class Interrupted(Exception):
     """The user stopped a run (Ctrl+C); the message says what was kept and how to resume."""
+
+
+def first_repeat(values):
+    """The first value given a second time, or None: for refusing an input named twice."""
+    seen = set()
+    for value in values:
+        if value in seen:
+            return value
+        seen.add(value)
+    return None

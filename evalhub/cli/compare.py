@@ -10,7 +10,7 @@ import typer
 
 from evalhub.cli import _shared as shared
 from evalhub.cli._app import app
-from evalhub.errors import UserError
+from evalhub.errors import UserError, first_repeat
 
 
 def _pairs(values: List[str], flag: str) -> dict[str, str]:
@@ -37,11 +37,8 @@ def _one_judge(judges: List[str]) -> Optional[str]:
 
 def _judges(judges: List[str]) -> dict:
     """One --judge is the run's judge; two or more are a panel. A judge named twice is refused."""
-    seen = set()
-    for name in judges:
-        if name in seen:
-            raise UserError(f"--judge {name} is given twice; name each judge of a panel once")
-        seen.add(name)
+    if (name := first_repeat(judges)) is not None:
+        raise UserError(f"--judge {name} is given twice; name each judge of a panel once")
     if len(judges) > 1:
         return {"judge": None, "judges": tuple(judges)}
     return {"judge": judges[0] if judges else None}

@@ -40,7 +40,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from evalhub.errors import UserError
+from evalhub.errors import UserError, first_repeat
 from evalhub.judge._protocol import CallOutcome, PairRequest
 from evalhub.judge._protocol_file import DEFAULT_PROTOCOL, load_protocol, shipped_protocols
 from evalhub.judge._registry import Judge, make_judge
@@ -186,11 +186,8 @@ def _judge_list(judge: str | Sequence[str]) -> list[str]:
     judges = [judge] if isinstance(judge, str) else list(judge)
     if not judges:
         raise UserError("no judge given; pass --judge openai:MODEL (repeat --judge for a panel) or --judge reference")
-    seen = set()
-    for name in judges:
-        if name in seen:
-            raise UserError(f"--judge {name} is given twice; name each judge of a panel once")
-        seen.add(name)
+    if (name := first_repeat(judges)) is not None:
+        raise UserError(f"--judge {name} is given twice; name each judge of a panel once")
     return judges
 
 
