@@ -122,10 +122,8 @@ def write_connection(db: StoreArg = None, wait: float = LOCK_WAIT_SECONDS) -> It
             raise
         con.commit()
     except Exception as error:
-        refused = privilege_error(where, error)
-        if refused is None:
-            raise
-        raise refused from None
+        _raise_if_refused(where, error)
+        raise
     finally:
         con.close()
 
@@ -141,14 +139,19 @@ def read_connection(db: StoreArg = None, wait: float = LOCK_WAIT_SECONDS) -> Ite
         _check_readable(con, where)
         yield con
     except Exception as error:
-        refused = privilege_error(where, error)
-        if refused is None:
-            raise
-        raise refused from None
+        _raise_if_refused(where, error)
+        raise
     finally:
         if where.is_postgres:
             con.rollback()
         con.close()
+
+
+def _raise_if_refused(where, error: Exception) -> None:
+    """A store that refused the user's privileges is said in one line (privilege_error); other errors pass."""
+    refused = privilege_error(where, error)
+    if refused is not None:
+        raise refused from None
 
 
 def as_path(db: StoreArg) -> Path | None:
