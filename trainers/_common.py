@@ -164,6 +164,16 @@ def split_validation(examples: list, validation: list | None, fraction: float, s
             [e for i, e in enumerate(examples) if i in held_out])
 
 
+def load_inputs(settings: TrainSettings, load) -> tuple[list, list, list[dict]]:
+    """The training and validation rows (`load` reads a data file), the output folder checked, and the
+    contamination found: every trainer's checks before its heavy imports, so bad input fails in a second."""
+    examples = load(settings.data)
+    validation = load(settings.validation) if settings.validation else None
+    train_rows, eval_rows = split_validation(examples, validation, settings.validation_fraction, settings.seed)
+    check_output(settings.output, settings.overwrite)
+    return train_rows, eval_rows, check_contamination(settings)
+
+
 def load_tokenizer(settings: TrainSettings):
     """The base's tokenizer as evaluation loads it (the same pad token), which must have a chat template when
     training on chat-templated prompts."""

@@ -43,12 +43,7 @@ def train_dpo(settings: DPOSettings, db: Path | None = None, callbacks: tuple = 
     _common.check_settings(settings)
     if settings.beta <= 0:
         raise UserError(f"beta must be positive, got {settings.beta}")
-    examples = load_preference_examples(settings.data)
-    validation = load_preference_examples(settings.validation) if settings.validation else None
-    train_rows, eval_rows = _common.split_validation(examples, validation, settings.validation_fraction,
-                                                     settings.seed)
-    _common.check_output(settings.output, settings.overwrite)
-    contamination = _common.check_contamination(settings)
+    train_rows, eval_rows, contamination = _common.load_inputs(settings, load_preference_examples)
     # Heavy imports only once the inputs are known to be good: bad input fails in a second.
     from datasets import Dataset
     from transformers import set_seed

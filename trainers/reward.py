@@ -56,12 +56,7 @@ def train_rm(settings: RMSettings, db: Path | None = None, callbacks: tuple = ()
     _common.check_settings(settings)
     if settings.center_rewards_coefficient is not None and settings.center_rewards_coefficient < 0:
         raise UserError(f"center_rewards_coefficient must be 0 or more, got {settings.center_rewards_coefficient}")
-    examples = load_preference_examples(settings.data)
-    validation = load_preference_examples(settings.validation) if settings.validation else None
-    train_rows, eval_rows = _common.split_validation(examples, validation, settings.validation_fraction,
-                                                     settings.seed)
-    _common.check_output(settings.output, settings.overwrite)
-    contamination = _common.check_contamination(settings)
+    train_rows, eval_rows, contamination = _common.load_inputs(settings, load_preference_examples)
     # Heavy imports only once the inputs are known to be good: bad input fails in a second.
     from datasets import Dataset
     from transformers import set_seed

@@ -42,12 +42,7 @@ def train_sft(settings: SFTSettings, db: Path | None = None, callbacks: tuple = 
     _common.check_settings(settings)
     if settings.qlora and settings.full_finetune:
         raise UserError("qlora and full_finetune exclude each other: QLoRA trains an adapter on a 4-bit base")
-    examples = load_sft_examples(settings.data)
-    validation = load_sft_examples(settings.validation) if settings.validation else None
-    train_rows, eval_rows = _common.split_validation(examples, validation, settings.validation_fraction,
-                                                     settings.seed)
-    _common.check_output(settings.output, settings.overwrite)
-    contamination = _common.check_contamination(settings)
+    train_rows, eval_rows, contamination = _common.load_inputs(settings, load_sft_examples)
     # Heavy imports only once the inputs are known to be good: bad input fails in a second.
     from datasets import Dataset
     from transformers import set_seed
