@@ -9,7 +9,7 @@ from typing import Sequence
 
 from evalhub.errors import UserError
 from evalhub.records import Generation, ModelRef
-from evalhub.store._connect import has_table, read_connection, store_exists, write_connection
+from evalhub.store._connect import read_connection, read_rows_if_present, store_exists, write_connection
 from evalhub.store._location import StoreArg
 
 _JUDGMENT_COLUMNS = ("a", "b", "golden_file", "item_id", "a_position", "judge", "raw_reply", "status", "verdict",
@@ -79,13 +79,8 @@ def arena_exists(run_id: str, db: StoreArg = None) -> bool:
 
 def list_arenas(db: StoreArg = None) -> list[dict]:
     """Every arena, newest first: run_id, created_at, judge, golden, anchor and the summary (parsed)."""
-    if not store_exists(db):
-        return []
-    with read_connection(db) as con:
-        if not has_table(con, "arenas"):
-            return []
-        rows = con.execute("SELECT run_id, created_at, judge, golden, anchor, summary FROM arenas "
-                           "ORDER BY created_at DESC, run_id DESC").fetchall()
+    rows = read_rows_if_present(db, "arenas", "SELECT run_id, created_at, judge, golden, anchor, summary FROM arenas "
+                                              "ORDER BY created_at DESC, run_id DESC")
     return [{"run_id": r[0], "created_at": r[1], "judge": r[2], "golden": json.loads(r[3]) if r[3] else [],
              "anchor": r[4], "summary": json.loads(r[5])} for r in rows]
 

@@ -154,6 +154,16 @@ def _raise_if_refused(where, error: Exception) -> None:
         raise refused from None
 
 
+def read_rows_if_present(db: StoreArg, table: str, sql: str) -> list[tuple]:
+    """The rows `sql` reads, or none when there is no store yet, or one older than `table`."""
+    if not store_exists(db):
+        return []
+    with read_connection(db) as con:
+        if not has_table(con, table):
+            return []
+        return con.execute(sql).fetchall()
+
+
 def as_path(db: StoreArg) -> Path | None:
     """The file of a DuckDB store (None for a database)."""
     return location(db).path

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from evalhub.records import ModelRef
-from evalhub.store._connect import has_table, read_connection, store_exists, write_connection
+from evalhub.store._connect import read_rows_if_present, write_connection
 from evalhub.store._location import StoreArg
 
 _COLUMNS = ("name", "model_id", "kind", "path", "base_path", "weights_hash", "created_at")
@@ -28,13 +28,8 @@ def delete_tag(name: str, db: StoreArg = None) -> bool:
 
 def list_tags(db: StoreArg = None) -> list[dict]:
     """Every tag, by name (none when there is no store yet, or one older than tags)."""
-    if not store_exists(db):
-        return []
-    with read_connection(db) as con:
-        if not has_table(con, "tags"):
-            return []
-        cursor = con.execute(f"SELECT {', '.join(_COLUMNS)} FROM tags ORDER BY name")
-        return [dict(zip(_COLUMNS, row)) for row in cursor.fetchall()]
+    rows = read_rows_if_present(db, "tags", f"SELECT {', '.join(_COLUMNS)} FROM tags ORDER BY name")
+    return [dict(zip(_COLUMNS, row)) for row in rows]
 
 
 def read_tag(name: str, db: StoreArg = None) -> dict | None:
