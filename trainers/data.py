@@ -179,3 +179,13 @@ def _sft_example(where: str, line: int, fmt: str, row: dict) -> SFTExample:
         raise UserError(f"{where}: the conversation must end with an assistant message after a user message")
     # Loss on the final assistant turn only: earlier turns are context.
     return SFTExample(line, messages[:-1], messages[-1]["content"])
+
+
+def preference_rows(examples, chat_template: bool) -> list[dict]:
+    """TRL preference rows with an explicit prompt (DPO and reward models): conversational (chat template
+    applied by TRL), or plain text as evaluation renders it."""
+    if chat_template:
+        return [{"prompt": list(e.prompt), "chosen": [{"role": "assistant", "content": e.chosen}],
+                 "rejected": [{"role": "assistant", "content": e.rejected}]} for e in examples]
+    return [{"prompt": "\n\n".join(m["content"] for m in e.prompt) + "\n", "chosen": e.chosen, "rejected": e.rejected}
+            for e in examples]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from evalhub.errors import UserError
 from trainers._common import TrainSettings
+from trainers.data import preference_rows
 
 
 @dataclass
@@ -22,15 +23,6 @@ class DPOSettings(TrainSettings):
     beta: float = 0.1
     # DPO moves a tuned model far with small steps: the alignment handbook's LoRA DPO recipes use 5e-6.
     learning_rate: float = 5e-6
-
-
-def _rows(examples, chat_template: bool) -> list[dict]:
-    """TRL preference rows: conversational (chat template applied by TRL) or plain text."""
-    if chat_template:
-        return [{"prompt": list(e.prompt), "chosen": [{"role": "assistant", "content": e.chosen}],
-                 "rejected": [{"role": "assistant", "content": e.rejected}]} for e in examples]
-    return [{"prompt": "\n\n".join(m["content"] for m in e.prompt) + "\n", "chosen": e.chosen, "rejected": e.rejected}
-            for e in examples]
 
 
 def train_dpo(settings: DPOSettings, db: Path | None = None, callbacks: tuple = ()) -> Path:
@@ -63,8 +55,8 @@ def train_dpo(settings: DPOSettings, db: Path | None = None, callbacks: tuple = 
         set_seed(settings.seed)
         trainer = DPOTrainer(
             model=model, args=args, processing_class=tokenizer, peft_config=peft_config, callbacks=[watch, *callbacks],
-            train_dataset=Dataset.from_list(_rows(train_rows, settings.chat_template)),
-            eval_dataset=Dataset.from_list(_rows(eval_rows, settings.chat_template)) if eval_rows else None)
+            train_dataset=Dataset.from_list(preference_rows(train_rows, settings.chat_template)),
+            eval_dataset=Dataset.from_list(preference_rows(eval_rows, settings.chat_template)) if eval_rows else None)
         if trainer.ref_model is not None:  # the promise above: no second copy of the base
             raise RuntimeError("DPOTrainer loaded a separate reference model; expected the disabled adapter")
         trainer.train()

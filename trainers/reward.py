@@ -18,6 +18,7 @@ from pathlib import Path
 
 from evalhub.errors import UserError
 from trainers._common import TrainSettings
+from trainers.data import preference_rows
 
 RM_CURVE_COLUMNS = ("step", "split", "loss", "perplexity", "reward_margin", "accuracy")
 
@@ -28,15 +29,6 @@ class RMSettings(TrainSettings):
 
     # Pulls rewards towards mean zero (Eisenstein et al. 2023's auxiliary loss; 0.01 is their value); None: off.
     center_rewards_coefficient: float | None = None
-
-
-def _rows(examples, chat_template: bool) -> list[dict]:
-    """TRL preference rows with an explicit prompt: conversational, or plain text as evaluation renders it."""
-    if chat_template:
-        return [{"prompt": list(e.prompt), "chosen": [{"role": "assistant", "content": e.chosen}],
-                 "rejected": [{"role": "assistant", "content": e.rejected}]} for e in examples]
-    return [{"prompt": "\n\n".join(m["content"] for m in e.prompt) + "\n", "chosen": e.chosen, "rejected": e.rejected}
-            for e in examples]
 
 
 def preference_accuracy(scorer, examples) -> dict:
@@ -83,8 +75,8 @@ def train_rm(settings: RMSettings, db: Path | None = None, callbacks: tuple = ()
         set_seed(settings.seed)
         trainer = RewardTrainer(
             model=model, args=args, processing_class=tokenizer, peft_config=peft_config, callbacks=[watch, *callbacks],
-            train_dataset=Dataset.from_list(_rows(train_rows, settings.chat_template)),
-            eval_dataset=Dataset.from_list(_rows(eval_rows, settings.chat_template)) if eval_rows else None)
+            train_dataset=Dataset.from_list(preference_rows(train_rows, settings.chat_template)),
+            eval_dataset=Dataset.from_list(preference_rows(eval_rows, settings.chat_template)) if eval_rows else None)
         trainer.train()
         _finish(trainer, watch, staging, settings, train_rows, eval_rows, contamination, db,
                 RewardModel(trainer.model, tokenizer, settings.chat_template, settings.max_length))
