@@ -83,7 +83,7 @@ def test_installed_package_finds_its_files_outside_the_tree(installed):
 import json
 import evalhub, trainers
 from evalhub import resources
-from evalhub.toy.build import _content_key
+from evalhub.toy.build import world_folder_name
 from trainers.config import resolve_config
 from streamlit.testing.v1 import AppTest
 
@@ -92,7 +92,7 @@ print(json.dumps({
     "evalhub": evalhub.__file__, "trainers": trainers.__file__, "app": str(resources.app_script()),
     "golden": {name: str(path) for name, path in resources.golden_sets().items()},
     "configs": {name: str(resolve_config(name)) for name in ("toy_sft", "toy_dpo", "qlora_sft.yaml")},
-    "toy_key": _content_key(0),
+    "toy_key": world_folder_name(0),
     "app_errors": [str(e.value) for e in app.exception], "app_info": [m.value for m in app.info],
 }))
 """
@@ -108,9 +108,9 @@ print(json.dumps({
     assert found["configs"] == {name: str(site / "trainers" / "configs" / f"{Path(name).stem}.yaml")
                                 for name in ("toy_sft", "toy_dpo", "qlora_sft.yaml")}
     # Same sources, same toy world key: an installed evalhub reuses the toy world a checkout built.
-    from evalhub.toy.build import _content_key
+    from evalhub.toy.build import world_folder_name
 
-    assert found["toy_key"] == _content_key(0)
+    assert found["toy_key"] == world_folder_name(0)
     # The packaged leaderboard script runs from the wheel (an empty store: it says how to fill it).
     assert found["app_errors"] == []
     assert any("No results in" in text for text in found["app_info"]), found["app_info"]
