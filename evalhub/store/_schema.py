@@ -269,4 +269,20 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX judge_calibrations_judge ON judge_calibrations (judge, protocol_hash);
     """,
+    # 6: per-item measurements of any stage, in one generic table, so a new per-answer metric (a length, a
+    # toxicity score, a reward) needs no migration of its own: one row per run, stage, metric, model role and
+    # golden item. `role` is the model the value belongs to ('base', 'tuned', or an arena's model name).
+    """
+    CREATE TABLE item_metrics (
+        run_id VARCHAR NOT NULL,
+        stage VARCHAR NOT NULL,            -- the stage that measured it (its Stage.name)
+        name VARCHAR NOT NULL,             -- the metric
+        role VARCHAR NOT NULL,
+        golden_file VARCHAR NOT NULL,
+        item_id VARCHAR NOT NULL,
+        value DOUBLE,                      -- NULL: the stage could not measure this item
+        detail JSON,
+        PRIMARY KEY (run_id, stage, name, role, golden_file, item_id)
+    );
+    """,
 ]
