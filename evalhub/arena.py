@@ -46,9 +46,9 @@ def run_arena(request: ArenaRequest, db, report_dir: Path, resume: str | None = 
     golden = {path: load_golden(path) for path in request.golden}
     items = namespaced_items(golden)
     judge = stages.choose_judge(request)
-    from evalhub.judge import check_judge
+    from evalhub.judge import check_judge, judge_options
 
-    check_judge(judge, request.judge_options.options())
+    check_judge(judge, judge_options(request.judge_options))
     pairs = stages.plan_pairs(list(request.models), request.anchor)
 
     # 2. The run's work folder: a re-run of the same command, or --resume RUN, continues there.

@@ -79,10 +79,10 @@ def run_config(request: ArenaRequest, paths: dict[str, str], refs: dict[str, Mod
 def generate(request: ArenaRequest, paths: dict[str, str], adapter_base: str | None, items: list[GoldenItem],
              done: Answers, save: Callable[[str, dict[str, Generation]], None]) -> Answers:
     """Every model's answers: adapters of one base from one engine, batched across the adapters."""
-    from evalhub.generate import generate_for_models
+    from evalhub.generate import backend_options, generate_for_models
 
     return generate_for_models(paths, items, settings=request.decoding, backend=request.backend,
-                               options=request.backend_options.options(), done=done, on_answers=save,
+                               options=backend_options(request.backend_options), done=done, on_answers=save,
                                adapter_base=adapter_base)
 
 
@@ -94,10 +94,10 @@ def judge_pair(request: ArenaRequest, judge_name: str, items: list[GoldenItem], 
                spent: float) -> dict:
     """One pair judged in both orders, as compare judges its two models (same protocol, cache and budget:
     `--max-cost` covers the whole arena, so each pair gets what the pairs before it left)."""
-    from evalhub.judge import judge_pairs
+    from evalhub.judge import judge_options, judge_pairs
 
     a, b = pair
-    options = request.judge_options.options()
+    options = judge_options(request.judge_options)
     if options.max_cost is not None:
         left = options.max_cost - spent
         if left <= 0:

@@ -57,10 +57,10 @@ def run_compare(request: CompareRequest, db: Path, report_dir: Path, resume: str
     items = stages.namespaced_items(golden)
     judge = _choose_judge(request) if golden else None
     if judge:
-        from evalhub.judge import check_judge
+        from evalhub.judge import check_judge, judge_options
 
         for one_judge in request.judges or [judge]:  # every judge of a panel
-            check_judge(one_judge, request.judge_options.options())
+            check_judge(one_judge, judge_options(request.judge_options))
     from evalhub.perplexity import load_texts
 
     perplexity_texts = {name: _nonempty_texts(name, load_texts(path)) for name, path in request.perplexity_data.items()}

@@ -25,6 +25,13 @@ BACKEND_NAMES = ("auto", "vllm", "hf", "openai")
 WORK_FORMAT = 2
 
 
+def flag(default: Any, name: str, help: str, **constraints: Any) -> Any:
+    """A field set by one command-line flag: `name` is the flag (error messages name it) and `help` its --help
+    text. The commands build their options from these fields (evalhub/cli/_options.py), so each flag is
+    declared here once."""
+    return Field(default, description=name, json_schema_extra={"help": help}, **constraints)
+
+
 class _Settings(BaseModel):
     """A settings block: unknown fields are an error (a typo must not be silently ignored), and it is frozen."""
 
@@ -38,12 +45,13 @@ Positive = Annotated[int, Field(ge=1)]
 class DecodingSettings(_Settings):
     """How answers are sampled. Greedy by default, so a comparison measures the models, not the dice."""
 
-    temperature: float = Field(0.0, ge=0.0, le=100.0, allow_inf_nan=False, description="--temperature")
-    top_p: float = Field(1.0, gt=0.0, le=1.0, allow_inf_nan=False, description="--top-p")
-    max_new_tokens: int = Field(64, ge=1, description="--max-new-tokens")
-    stop: tuple[str, ...] = Field((), description="--stop")
-    seed: int = Field(0, ge=0, description="--seed")
-    chat_template: bool = Field(True, description="--no-chat-template")
+    temperature: float = flag(0.0, "--temperature", "Sampling temperature (default 0: greedy).", ge=0.0, le=100.0,
+                              allow_inf_nan=False)
+    top_p: float = flag(1.0, "--top-p", "Nucleus sampling mass (default 1).", gt=0.0, le=1.0, allow_inf_nan=False)
+    max_new_tokens: int = flag(64, "--max-new-tokens", "Most tokens per answer (default 64).", ge=1)
+    stop: tuple[str, ...] = flag((), "--stop", "Stop string; repeatable.")
+    seed: int = flag(0, "--seed", "Sampling seed (default 0).", ge=0)
+    chat_template: bool = flag(True, "--no-chat-template", "Send the raw prompt, no chat template.")
 
     @field_validator("stop")
     @classmethod
@@ -56,17 +64,20 @@ class DecodingSettings(_Settings):
 class BackendSettings(_Settings):
     """How the generation backend loads and calls models; None means the backend's own default."""
 
-    base_urls: tuple[str, ...] = Field((), description="--base-url")
-    concurrency: Optional[Positive] = Field(None, description="--concurrency")
-    batch_size: Optional[Positive] = Field(None, description="--batch-size")
-    tensor_parallel_size: Optional[Positive] = Field(None, description="--tensor-parallel-size")
-    pipeline_parallel_size: Optional[Positive] = Field(None, description="--pipeline-parallel-size")
-    distributed_executor_backend: Optional[Literal["mp", "ray"]] = Field(None, description="--distributed-executor-backend")
-    gpu_memory_utilization: Optional[float] = Field(None, gt=0.0, le=1.0, allow_inf_nan=False,
-                                                    description="--gpu-memory-utilization")
-    max_model_len: Optional[Positive] = Field(None, description="--max-model-len")
-    dtype: Optional[str] = Field(None, description="--dtype")
-    load_in_4bit: bool = Field(False, description="--load-in-4bit")
+    base_urls: tuple[str, ...] = flag((), "--base-url", "OpenAI-compatible server(s) serving the models "
+                                                        "(--backend openai); repeatable.")
+    concurrency: Optional[Positive] = flag(None, "--concurrency", "Generation requests in flight (openai backend).")
+    batch_size: Optional[Positive] = flag(None, "--batch-size", "Batch size (hf backend and benchmarks).")
+    tensor_parallel_size: Optional[Positive] = flag(None, "--tensor-parallel-size", "vLLM tensor parallel size.")
+    pipeline_parallel_size: Optional[Positive] = flag(None, "--pipeline-parallel-size", "vLLM pipeline parallel size.")
+    distributed_executor_backend: Optional[Literal["mp", "ray"]] = flag(
+        None, "--distributed-executor-backend", "vLLM executor: mp or ray (multi-node).")
+    gpu_memory_utilization: Optional[float] = flag(None, "--gpu-memory-utilization",
+                                                   "vLLM memory fraction (CPU: of RAM).", gt=0.0, le=1.0,
+                                                   allow_inf_nan=False)
+    max_model_len: Optional[Positive] = flag(None, "--max-model-len", "vLLM context length.")
+    dtype: Optional[str] = flag(None, "--dtype", "Model dtype, e.g. float32, bfloat16.")
+    load_in_4bit: bool = flag(False, "--load-in-4bit", "hf backend: 4-bit NF4 base through bitsandbytes.")
 
     @field_validator("base_urls")
     @classmethod
@@ -76,60 +87,58 @@ class BackendSettings(_Settings):
                 raise ValueError(f"{url!r} is not an http(s) URL")
         return value
 
-    def options(self):
-        """The generation layer's BackendOptions: only the fields given here override its defaults."""
-        from evalhub.generate import BackendOptions
-
-        return BackendOptions(**self.model_dump(exclude_none=True, exclude_defaults=True))
-
 
 class JudgeSettings(_Settings):
     """How the judge is called; None means the judge's own default."""
 
-    base_url: Optional[str] = Field(None, description="--judge-base-url")
-    concurrency: Optional[Positive] = Field(None, description="--judge-concurrency")
-    max_cost: Optional[float] = Field(None, gt=0.0, allow_inf_nan=False, description="--max-cost")
-    use_reference: bool = Field(True, description="--no-reference")
-    canaries: int = Field(0, ge=0, description="--canaries")
-    timeout: Optional[float] = Field(None, gt=0.0, allow_inf_nan=False, description="--judge-timeout")
-    max_retry_seconds: Optional[float] = Field(None, gt=0.0, allow_inf_nan=False,
-                                               description="--judge-max-retry-seconds")
-    protocol: Optional[str] = Field(None, min_length=1, description="--judge-protocol")
-    rm_tie_margin: Optional[float] = Field(None, ge=0.0, allow_inf_nan=False, description="--rm-tie-margin")
-
-    def options(self):
-        """The judge layer's JudgeOptions: only the fields given here override its defaults."""
-        from evalhub.judge import JudgeOptions
-
-        return JudgeOptions(**self.model_dump(exclude_none=True, exclude_defaults=True))
+    base_url: Optional[str] = flag(None, "--judge-base-url", "OpenAI- (or Anthropic-) compatible server for the judge.")
+    concurrency: Optional[Positive] = flag(None, "--judge-concurrency", "Judge calls in flight at once.")
+    max_cost: Optional[float] = flag(None, "--max-cost", "Stop the judge cleanly before this many USD are spent "
+                                                         "(over the whole run).", gt=0.0, allow_inf_nan=False)
+    use_reference: bool = flag(True, "--no-reference", "Do not show the judge the ideal answer.")
+    canaries: int = flag(0, "--canaries", "Extra ideal-vs-non-answer pairs that check the judge works.", ge=0)
+    timeout: Optional[float] = flag(None, "--judge-timeout", "Seconds to wait for one judge reply (default 60).",
+                                    gt=0.0, allow_inf_nan=False)
+    max_retry_seconds: Optional[float] = flag(None, "--judge-max-retry-seconds",
+                                              "Seconds of retries per judge call before the run stops (default 120).",
+                                              gt=0.0, allow_inf_nan=False)
+    protocol: Optional[str] = flag(None, "--judge-protocol", "pairwise (default), arena-hard, or a protocol .toml file.",
+                                   min_length=1)
+    rm_tie_margin: Optional[float] = flag(None, "--rm-tie-margin", "rm:PATH judge: rewards this close or closer are a "
+                                                                   "tie (default 0).", ge=0.0, allow_inf_nan=False)
 
 
 class ForgettingSettings(_Settings):
     """How lm-eval runs the forgetting benchmarks; None means the benchmark layer's own default."""
 
-    num_fewshot: Optional[int] = Field(None, ge=0, description="--num-fewshot")
-    limit: Optional[Positive] = Field(None, description="--limit")
-    batch_size: Optional[Positive] = Field(None, description="--batch-size")
-    dtype: Optional[str] = Field(None, description="--dtype")
-
-    def settings(self):
-        from evalhub.forgetting import ForgettingSettings as BenchmarkSettings
-
-        return BenchmarkSettings(**self.model_dump(exclude_none=True))
+    num_fewshot: Optional[int] = flag(None, "--num-fewshot", "Few-shot examples for the benchmarks.", ge=0)
+    limit: Optional[Positive] = flag(None, "--limit", "Benchmark items per task (for a quick look).")
+    batch_size: Optional[Positive] = flag(None, "--batch-size", "Batch size (hf backend and benchmarks).")
+    dtype: Optional[str] = flag(None, "--dtype", "Model dtype, e.g. float32, bfloat16.")
 
 
 class GateThresholds(_Settings):
     """Deployment thresholds over a run; a threshold left None is not checked."""
 
-    min_win_rate: Optional[Probability] = Field(None, description="--min-win-rate")
-    min_win_rate_lower: Optional[Probability] = Field(None, description="--min-win-rate-lower")
-    max_forgetting: Optional[Probability] = Field(None, description="--max-forgetting")
-    max_ppl_increase: Optional[float] = Field(None, ge=0.0, allow_inf_nan=False, description="--max-ppl-increase")
-    max_parse_failure_rate: Optional[Probability] = Field(None, description="--max-parse-failure-rate")
-    min_position_consistency: Optional[Probability] = Field(None, description="--min-position-consistency")
+    min_win_rate: Optional[Probability] = flag(None, "--min-win-rate",
+                                               "Fail unless the judge win rate is at least this (0..1).")
+    min_win_rate_lower: Optional[Probability] = flag(None, "--min-win-rate-lower",
+                                                     "Fail unless the win rate's 95% CI lower bound is at least this.")
+    max_forgetting: Optional[Probability] = flag(None, "--max-forgetting", "Largest allowed significant accuracy drop "
+                                                                           "on any task (0.02 = 2 points).")
+    max_ppl_increase: Optional[float] = flag(None, "--max-ppl-increase", "Largest allowed perplexity increase on any "
+                                                                         "data set, in percent.", ge=0.0,
+                                             allow_inf_nan=False)
+    max_parse_failure_rate: Optional[Probability] = flag(None, "--max-parse-failure-rate",
+                                                         "Largest allowed share of judge calls that could not be parsed.")
+    min_position_consistency: Optional[Probability] = flag(None, "--min-position-consistency",
+                                                           "Smallest allowed share of items whose two orders agree.")
     # Kappa runs from -1 to 1; a threshold below 0 would accept worse than chance, so it is refused.
-    min_judge_agreement: Optional[Probability] = Field(None, description="--min-judge-agreement")
-    min_judge_human_agreement: Optional[Probability] = Field(None, description="--min-judge-human-agreement")
+    min_judge_agreement: Optional[Probability] = flag(None, "--min-judge-agreement", "Fail unless a judge panel's "
+                                                      "kappa between its judges is at least this.")
+    min_judge_human_agreement: Optional[Probability] = flag(
+        None, "--min-judge-human-agreement", "Fail unless every judge's Cohen's kappa with human labels (its latest "
+        "`evalhub judge calibrate` with the run's protocol) is at least this.")
 
     def any(self) -> bool:
         return any(value is not None for value in self.model_dump().values())

@@ -53,6 +53,12 @@ class ForgettingSettings:
     bootstrap_resamples: int = 10_000
 
 
+def benchmark_settings(settings) -> ForgettingSettings:
+    """This layer's settings from a request's ForgettingSettings (evalhub.contracts): the fields given there
+    override the defaults above."""
+    return ForgettingSettings(**settings.model_dump(exclude_none=True))
+
+
 @dataclass
 class ForgettingResult:
     """Per-task comparison (`tasks`), per-item outcomes (`items`, rows of the store's `benchmark_items`)."""

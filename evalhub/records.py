@@ -26,7 +26,7 @@ class GoldenItem:
         """The request as text: the instruction, then the input after a blank line when there is one; for a
         conversation, every turn, each fenced by a marker (as the judge sees it)."""
         if self.messages:
-            from evalhub.judge._protocol import render_conversation
+            from evalhub.conversation import render_conversation
 
             return render_conversation(self.chat_messages())
         return f"{self.instruction}\n\n{self.input}" if self.input else self.instruction

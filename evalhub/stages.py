@@ -60,10 +60,10 @@ def contamination(request: CompareRequest, golden: dict[str, list[GoldenItem]], 
 
 def generate(request: CompareRequest, items: list[GoldenItem], done: Answers,
              save: Callable[[str, dict[str, Generation]], None]) -> Answers:
-    from evalhub.generate import generate_answers
+    from evalhub.generate import backend_options, generate_answers
 
     return generate_answers(base=request.base, tuned=request.tuned, items=items, settings=request.decoding,
-                            backend=request.backend, options=request.backend_options.options(),
+                            backend=request.backend, options=backend_options(request.backend_options),
                             done=done, on_answers=save, adapter_base=request.adapter_base)
 
 
@@ -80,10 +80,10 @@ def report_failed_generations(answers: Answers, say: Say) -> None:
 
 
 def judge(request: CompareRequest, judge_name: str, items: list[GoldenItem], answers: Answers) -> dict:
-    from evalhub.judge import judge_pairs
+    from evalhub.judge import judge_options, judge_pairs
 
     outcome = judge_pairs(items=items, judge=list(request.judges) or judge_name,
-                          options=request.judge_options.options(), golden_file="",
+                          options=judge_options(request.judge_options), golden_file="",
                           base=answers["base"], tuned=answers["tuned"])
 
     def by_golden_file(rows: list[dict]) -> list[dict]:
@@ -115,22 +115,23 @@ def add_calibrations(result: RunSummary, request: CompareRequest, db) -> None:
 
 
 def perplexity(request: CompareRequest, texts: dict[str, list[str]]) -> dict:
+    from evalhub.generate import backend_options
     from evalhub.perplexity import measure_perplexity
 
     window = {k: v for k, v in (("window", request.perplexity_window), ("stride", request.perplexity_stride)) if v}
     return {name: {role: asdict(result) for role, result in
                    measure_perplexity(base=request.base, tuned=request.tuned, texts=documents, backend=request.backend,
-                                      options=request.backend_options.options(), adapter_base=request.adapter_base,
+                                      options=backend_options(request.backend_options), adapter_base=request.adapter_base,
                                       **window).items()}
             for name, documents in texts.items()}
 
 
 def benchmarks(request: CompareRequest) -> dict:
-    from evalhub.forgetting import compare_benchmarks
+    from evalhub.forgetting import benchmark_settings, compare_benchmarks
 
     result = compare_benchmarks(base=request.base, tuned=request.tuned, tasks=list(request.tasks),
                                 tasks_path=Path(request.tasks_path) if request.tasks_path else None,
-                                backend=request.backend, settings=request.forgetting.settings(),
+                                backend=request.backend, settings=benchmark_settings(request.forgetting),
                                 adapter_base=request.adapter_base)
     return {"tasks": result.tasks, "items": result.items, "lm_eval_version": result.lm_eval_version,
             "settings": result.settings if isinstance(result.settings, dict) else asdict(result.settings)}
@@ -281,6 +282,7 @@ def check_adapter_applies(request: CompareRequest, items: list[GoldenItem], say:
     Score one probe (the first golden item's prompt and ideal answer) with the base and with the adapter; equal
     log-probabilities mean the backend silently serves the base for the tuned model (lm-eval #2432's failure),
     and every 'tuned' result would be the base's. Stop with a UserError naming the adapter and the fallback."""
+    from evalhub.generate import backend_options
     from evalhub.models import inspect_model
     from evalhub.perplexity import measure_perplexity
 
@@ -289,13 +291,13 @@ def check_adapter_applies(request: CompareRequest, items: list[GoldenItem], say:
     probe = f"{items[0].prompt}\n{items[0].output}" if items else PROBE_TEXT
     extra = {"adapter_base": request.adapter_base} if getattr(request, "adapter_base", None) else {}
     scores = measure_perplexity(base=request.base, tuned=request.tuned, texts=[probe], backend=request.backend,
-                                options=request.backend_options.options(), **extra)
+                                options=backend_options(request.backend_options), **extra)
     base, tuned = scores["base"], scores["tuned"]
     nats = abs(base.bits_per_byte - tuned.bits_per_byte) * base.bytes * 0.6931471805599453
     if nats < SAME_LOGPROB_NATS:
         from evalhub.generate import resolve_backend
 
-        backend = resolve_backend(request.backend, request.backend_options.options())
+        backend = resolve_backend(request.backend, backend_options(request.backend_options))
         fallback = "--backend hf" if backend != "hf" else "--backend vllm"
         raise UserError(f"the adapter {request.tuned} has no effect under the {backend} backend: the base and the "
                         f"tuned model give a probe prompt the same log-probabilities, so the backend does not apply "

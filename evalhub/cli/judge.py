@@ -38,6 +38,7 @@ def calibrate(
     import uuid
 
     from evalhub.contracts import JudgeSettings, build
+    from evalhub.judge import judge_options
     from evalhub.judge.calibrate import calibrate as run_calibration
     from evalhub.judge.calibrate import file_hash, load_calibration, resolve_calibration_file
     from evalhub.store import save_calibration
@@ -49,7 +50,7 @@ def calibrate(
     pairs = load_calibration(path)
     shared.check_output_file(json_path, "--json")
     where = shared.resolve_db(db)
-    result = run_calibration(pairs, judge, settings.options())
+    result = run_calibration(pairs, judge, judge_options(settings))
     summary = result.summary
     created = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     calibration_id = f"cal-{created:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"

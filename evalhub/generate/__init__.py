@@ -25,9 +25,15 @@ from evalhub.records import DecodingSettings, GoldenItem, Generation
 
 BACKENDS = {"vllm": "evalhub.generate.vllm", "hf": "evalhub.generate.hf", "openai": "evalhub.generate.openai"}
 
-__all__ = ["BACKENDS", "BackendOptions", "ModelInfo", "generate_answers", "generate_for_models", "inspect_model",
+__all__ = ["BACKENDS", "BackendOptions", "backend_options", "ModelInfo", "generate_answers", "generate_for_models", "inspect_model",
            "keep_models_loaded",
            "load_backend", "model_plans", "release_models", "resolve_backend"]
+
+
+def backend_options(settings) -> BackendOptions:
+    """The generation layer's BackendOptions from a request's BackendSettings (evalhub.contracts): only the
+    fields given there override this layer's defaults."""
+    return BackendOptions(**settings.model_dump(exclude_none=True, exclude_defaults=True))
 
 
 def resolve_backend(backend: str = "auto", options: BackendOptions | None = None) -> str:

@@ -15,7 +15,7 @@ from evalhub.errors import UserError
 from evalhub.judge._protocol import CallOutcome, PairRequest
 
 if TYPE_CHECKING:
-    from evalhub.judge import JudgeOptions
+    from evalhub.judge._options import JudgeOptions
 
 
 class Judge(Protocol):
