@@ -154,19 +154,22 @@ class CompareRequest(_Settings):
 
     base: str = Field(description="BASELINE")
     tuned: str = Field(description="CANDIDATE")
-    adapter_base: Optional[str] = Field(None, description="--base")
+    adapter_base: Optional[str] = flag(None, "--base", "Where the adapters' base model is now, when it moved since "
+                                                       "training (default: adapter_config.json's).")
     golden: tuple[str, ...] = Field((), description="--golden")
     judge: Optional[str] = Field(None, description="--judge")
     # A judge panel (--judge given twice or more); `judge` is then None.
     judges: tuple[str, ...] = Field((), description="--judge")
     perplexity_data: dict[str, str] = Field(default_factory=dict, description="--perplexity-data")
-    perplexity_window: Optional[int] = Field(None, ge=2, description="--window")
-    perplexity_stride: Optional[Positive] = Field(None, description="--stride")
+    perplexity_window: Optional[int] = flag(None, "--window", "Perplexity window in tokens.", ge=2)
+    perplexity_stride: Optional[Positive] = flag(None, "--stride", "Perplexity stride in tokens.")
     tasks: tuple[str, ...] = Field((), description="--tasks")
-    tasks_path: Optional[str] = Field(None, description="--tasks-path")
-    training_data: Optional[str] = Field(None, description="--train-data")
-    strict_contamination: bool = Field(False, description="--strict")
-    backend: Literal["auto", "vllm", "hf", "openai"] = Field("auto", description="--backend")
+    tasks_path: Optional[str] = flag(None, "--tasks-path", "Folder of local lm-eval task YAML files.")
+    training_data: Optional[str] = flag(None, "--train-data", "The candidate's training file: golden items "
+                                                              "overlapping it are reported.")
+    strict_contamination: bool = flag(False, "--strict", "Make golden/training overlap an error.")
+    backend: Literal["auto", "vllm", "hf", "openai"] = flag("auto", "--backend", "auto | vllm | hf | openai (auto: "
+                                                                                 "vLLM where it imports, else hf).")
     decoding: DecodingSettings = Field(default_factory=DecodingSettings)
     backend_options: BackendSettings = Field(default_factory=BackendSettings)
     judge_options: JudgeSettings = Field(default_factory=JudgeSettings)
@@ -389,18 +392,28 @@ class ArenaRequest(_Settings):
     sets, the judge, and how models answer. Its JSON form is the arena's stored config."""
 
     models: tuple[str, ...] = Field(description="MODEL")
-    anchor: Optional[str] = Field(None, description="--anchor")
-    adapter_base: Optional[str] = Field(None, description="--base")
+    anchor: Optional[str] = flag(None, "--anchor", "Judge each model against this one only (one of the MODELs), "
+                                                   "not every pair.")
+    adapter_base: Optional[str] = flag(None, "--base", "Where the adapters' base model is now, when it moved since "
+                                                       "training.")
     golden: tuple[str, ...] = Field(description="--golden")
     judge: Optional[str] = Field(None, description="--judge")
-    backend: Literal["auto", "vllm", "hf", "openai"] = Field("auto", description="--backend")
+    backend: Literal["auto", "vllm", "hf", "openai"] = flag("auto", "--backend", "auto | vllm | hf | openai (auto: "
+                                                                                 "vLLM where it imports, else hf).")
     decoding: DecodingSettings = Field(default_factory=DecodingSettings)
     backend_options: BackendSettings = Field(default_factory=BackendSettings)
     judge_options: JudgeSettings = Field(default_factory=JudgeSettings)
-    # None: the unregularised maximum-likelihood ratings (`--prior-sd 0`); see evalhub/stats/arena.py.
-    prior_sd: Optional[float] = Field(2.0, gt=0.0, allow_inf_nan=False, description="--prior-sd")
-    alpha: Probability = Field(0.05, description="--alpha")
+    # None (`--prior-sd 0`): the unregularised maximum-likelihood ratings; see evalhub/stats/arena.py.
+    prior_sd: Optional[float] = flag(2.0, "--prior-sd", "Sd of the ratings' weak Gaussian prior (default 2); 0: "
+                                                        "unregularised maximum likelihood.", ge=0.0, allow_inf_nan=False)
+    alpha: Probability = flag(0.05, "--alpha", "Family-wise significance level of the pairwise tests, Holm-corrected "
+                                               "(default 0.05).")
     kind: Literal["arena"] = "arena"
+
+    @field_validator("prior_sd")
+    @classmethod
+    def _zero_is_no_prior(cls, value: Optional[float]) -> Optional[float]:
+        return None if value == 0 else value
 
     @field_validator("models")
     @classmethod

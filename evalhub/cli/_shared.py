@@ -17,44 +17,11 @@ DB = typer.Option(None, "--db", metavar="PATH|URL",
                   help="The store: a DuckDB file or postgresql://user@host:port/dbname (password from the URL, "
                        "PGPASSWORD or ~/.pgpass; default: $EVALHUB_DB or ./evalhub.duckdb).")
 CONFIG = typer.Option(Path("evalhub.toml"), "--config", help="evalhub.toml with a [gate] table of thresholds.")
-MIN_WIN_RATE = typer.Option(None, help="Fail unless the judge win rate is at least this (0..1).")
-MIN_WIN_RATE_LOWER = typer.Option(None, help="Fail unless the win rate's 95% CI lower bound is at least this.")
-MAX_FORGETTING = typer.Option(None, help="Largest allowed significant accuracy drop on any task (0.02 = 2 points).")
-MAX_PPL_INCREASE = typer.Option(None, help="Largest allowed perplexity increase on any data set, in percent.")
-MAX_PARSE_FAILURE_RATE = typer.Option(None, help="Largest allowed share of judge calls that could not be parsed.")
-MIN_POSITION_CONSISTENCY = typer.Option(None, help="Smallest allowed share of items whose two orders agree.")
-MIN_JUDGE_AGREEMENT = typer.Option(None, help="Fail unless a judge panel's kappa between its judges is at least this.")
-MIN_JUDGE_HUMAN_AGREEMENT = typer.Option(
-    None, help="Fail unless every judge's Cohen's kappa with human labels (its latest `evalhub judge calibrate` "
-               "with the run's protocol when the run was judged) is at least this.")
 JUNIT = typer.Option(None, "--junit", help="Write the gate's checks as JUnit XML here.")
 SUMMARY = typer.Option(None, "--summary", help="Append the gate's Markdown summary here (default: $GITHUB_STEP_SUMMARY when set).")
 VERBOSE = typer.Option(False, "--verbose", help="Show library output (engines, transformers, lm-eval) on the terminal "
                                                 "instead of the run's log file.")
 
-# Options compare and arena share: the judge's endpoint and limits, the generation backend and decoding.
-JUDGE_BASE_URL = typer.Option(None, help="OpenAI-compatible server for the judge.")
-RM_TIE_MARGIN = typer.Option(None, help="rm:PATH judge: rewards this close or closer are a tie (default 0).")
-JUDGE_CONCURRENCY = typer.Option(None, help="Judge calls in flight at once.")
-JUDGE_TIMEOUT = typer.Option(None, help="Seconds to wait for one judge reply (default 60).")
-JUDGE_MAX_RETRY_SECONDS = typer.Option(None, help="Seconds of retries per judge call before the run stops.")
-NO_REFERENCE = typer.Option(False, "--no-reference", help="Do not show the judge the ideal answer.")
-CANARIES = typer.Option(None, help="Extra ideal-vs-non-answer pairs that check the judge works.")
-BACKEND = typer.Option("auto", help="auto | vllm | hf | openai")
-CONCURRENCY = typer.Option(None, help="Generation requests in flight (openai backend).")
-TENSOR_PARALLEL_SIZE = typer.Option(None, help="vLLM tensor parallel size.")
-PIPELINE_PARALLEL_SIZE = typer.Option(None, help="vLLM pipeline parallel size.")
-DISTRIBUTED_EXECUTOR_BACKEND = typer.Option(None, help="vLLM executor: mp or ray (multi-node).")
-GPU_MEMORY_UTILIZATION = typer.Option(None, help="vLLM memory fraction (CPU: of RAM).")
-MAX_MODEL_LEN = typer.Option(None, help="vLLM context length.")
-DTYPE = typer.Option(None, help="Model dtype, e.g. float32, bfloat16.")
-LOAD_IN_4BIT = typer.Option(False, "--load-in-4bit", help="hf backend: 4-bit NF4 base through bitsandbytes.")
-TEMPERATURE = typer.Option(None, help="Sampling temperature (default 0: greedy).")
-TOP_P = typer.Option(None)
-MAX_NEW_TOKENS = typer.Option(None)
-SEED = typer.Option(None)
-STOP = typer.Option([], "--stop", help="Stop string; repeatable.")
-NO_CHAT_TEMPLATE = typer.Option(False, "--no-chat-template", help="Send the raw prompt, no chat template.")
 JSON_SUMMARY = typer.Option(None, "--json", help="Write the machine-readable summary here.")
 REPORT_DIR = typer.Option(Path("reports"), help="Where the Markdown and HTML reports go.")
 
@@ -73,48 +40,10 @@ def resolve_db(db: Optional[str | Path]):
     return where
 
 
-THRESHOLD_FLAGS = ("min_win_rate", "min_win_rate_lower", "max_forgetting", "max_ppl_increase",
-                   "max_parse_failure_rate", "min_position_consistency", "min_judge_agreement",
-                   "min_judge_human_agreement")
-
-
-def threshold_flags(values: dict) -> dict[str, Optional[float]]:
-    """The gate threshold options (THRESHOLD_FLAGS) out of a command's arguments, e.g. its locals()."""
-    return {name: values[name] for name in THRESHOLD_FLAGS}
-
-
 def thresholds(config: Path, **flags: Optional[float]):
     from evalhub.gate import load_thresholds
 
     return load_thresholds(config, **flags)
-
-
-# ---------------------------------------------------------------- request parts compare and arena build alike
-
-def given(**values) -> dict:
-    """The values the user gave: None, [] and () are left out, so the request's defaults stand."""
-    return {k: v for k, v in values.items() if v is not None and v != [] and v != ()}
-
-
-def decoding(temperature, top_p, max_new_tokens, seed, stop, no_chat_template) -> dict:
-    return given(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed,
-                 stop=tuple(stop) or None, chat_template=False if no_chat_template else None)
-
-
-def backend_options(base_url, concurrency, batch_size, tensor_parallel_size, pipeline_parallel_size,
-                    distributed_executor_backend, gpu_memory_utilization, max_model_len, dtype, load_in_4bit) -> dict:
-    return given(base_urls=tuple(base_url) or None, concurrency=concurrency, batch_size=batch_size,
-                 tensor_parallel_size=tensor_parallel_size, pipeline_parallel_size=pipeline_parallel_size,
-                 distributed_executor_backend=distributed_executor_backend,
-                 gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
-                 dtype=dtype, load_in_4bit=load_in_4bit or None)
-
-
-def judge_options(judge_base_url, judge_concurrency, max_cost, no_reference, canaries, judge_timeout,
-                  judge_max_retry_seconds, rm_tie_margin, **more) -> dict:
-    return given(base_url=judge_base_url, concurrency=judge_concurrency, max_cost=max_cost,
-                 use_reference=False if no_reference else None, canaries=canaries,
-                 timeout=judge_timeout, max_retry_seconds=judge_max_retry_seconds, **more, rm_tie_margin=rm_tie_margin)
 
 
 # ---------------------------------------------------------------- output paths, checked before the work

@@ -9,30 +9,26 @@ import typer
 
 from evalhub.cli import _shared as shared
 from evalhub.cli._app import app
+from evalhub.cli._options import contract_options
+from evalhub.contracts import GateThresholds
 
 
 @app.command()
+@contract_options(flags=GateThresholds)
 def gate(
     run: str = typer.Argument("latest", help="Run id (or a unique prefix), or 'latest'."),
-    min_win_rate: Optional[float] = shared.MIN_WIN_RATE,
-    min_win_rate_lower: Optional[float] = shared.MIN_WIN_RATE_LOWER,
-    max_forgetting: Optional[float] = shared.MAX_FORGETTING,
-    max_ppl_increase: Optional[float] = shared.MAX_PPL_INCREASE,
-    max_parse_failure_rate: Optional[float] = shared.MAX_PARSE_FAILURE_RATE,
-    min_position_consistency: Optional[float] = shared.MIN_POSITION_CONSISTENCY,
-    min_judge_agreement: Optional[float] = shared.MIN_JUDGE_AGREEMENT,
-    min_judge_human_agreement: Optional[float] = shared.MIN_JUDGE_HUMAN_AGREEMENT,
     config: Path = shared.CONFIG,
     junit: Optional[Path] = shared.JUNIT,
     summary_md: Optional[Path] = shared.SUMMARY,
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the gate result as JSON here."),
     db: Optional[str] = shared.DB,
+    flags: dict = None,
 ) -> None:
     """Gate a deployment on a stored run's numbers."""
     from evalhub.gate import evaluate_gate
     from evalhub.store import load_run
 
-    thresholds = shared.thresholds(config, **shared.threshold_flags(locals()))
+    thresholds = shared.thresholds(config, **flags)
     shared.check_output_file(json_path, "--json")
     shared.check_output_file(junit, "--junit")
     shared.check_output_file(summary_md, "--summary")

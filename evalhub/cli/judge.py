@@ -11,46 +11,40 @@ import typer
 
 from evalhub.cli import _shared as shared
 from evalhub.cli._app import app
+from evalhub.cli._options import contract_options
+from evalhub.contracts import JudgeSettings
 
 judge_app = typer.Typer(help="Judges: agreement with human labels.", no_args_is_help=True)
 app.add_typer(judge_app, name="judge")
 
 
 @judge_app.command("calibrate")
+@contract_options(omit=frozenset({"canaries", "use_reference"}), judge_options=JudgeSettings)
 def calibrate(
     file: str = typer.Argument(..., help="JSONL of pairs: id, instruction, answer_a, answer_b, human (A, B or tie), "
                                          "optional tags; or `judge_calibration`, the shipped set."),
     judge: str = typer.Option(..., "--judge", help="openai:MODEL, anthropic:MODEL, vllm:PATH or rm:PATH (a reward model)."),
-    rm_tie_margin: Optional[float] = typer.Option(None, help="rm:PATH judge: rewards this close or closer are a tie (default 0)."),
-    judge_protocol: Optional[str] = typer.Option(None, "--judge-protocol",
-                                                 help="pairwise (default), arena-hard, or a protocol .toml file."),
-    judge_base_url: Optional[str] = typer.Option(None, help="OpenAI- or Anthropic-compatible server for the judge."),
-    judge_concurrency: Optional[int] = typer.Option(None, help="Judge calls in flight at once."),
-    judge_timeout: Optional[float] = typer.Option(None, help="Seconds to wait for one judge reply (default 60)."),
-    judge_max_retry_seconds: Optional[float] = typer.Option(None, help="Seconds of retries per judge call."),
-    max_cost: Optional[float] = typer.Option(None, help="Stop cleanly before this many USD are spent."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write n, accuracy, kappa, position_consistency, by_tag here."),
     db: Optional[str] = shared.DB,
+    judge_options: dict = None,
 ) -> None:
     """Judge every pair of FILE in both orders and report agreement with the human labels: accuracy, Cohen's
     kappa, position consistency, by tag. The result is stored; compare and the leaderboard show it."""
     import datetime as dt
     import uuid
 
-    from evalhub.contracts import JudgeSettings, build
-    from evalhub.judge import judge_options
+    from evalhub.contracts import build
+    from evalhub.judge import judge_options as options_for_judge
     from evalhub.judge.calibrate import calibrate as run_calibration
     from evalhub.judge.calibrate import file_hash, load_calibration, resolve_calibration_file
     from evalhub.store import save_calibration
 
-    settings = build(JudgeSettings, **{k: v for k, v in dict(
-        base_url=judge_base_url, concurrency=judge_concurrency, max_cost=max_cost, timeout=judge_timeout,
-        max_retry_seconds=judge_max_retry_seconds, protocol=judge_protocol, rm_tie_margin=rm_tie_margin).items() if v is not None})
+    settings = build(JudgeSettings, **judge_options)
     path = resolve_calibration_file(file)
     pairs = load_calibration(path)
     shared.check_output_file(json_path, "--json")
     where = shared.resolve_db(db)
-    result = run_calibration(pairs, judge, judge_options(settings))
+    result = run_calibration(pairs, judge, options_for_judge(settings))
     summary = result.summary
     created = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     calibration_id = f"cal-{created:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
