@@ -53,8 +53,8 @@ def run_compare(request: CompareRequest, db: Path, report_dir: Path, resume: str
     served = request.backend == "openai"
     base_ref, tuned_ref = describe_models(request.base, request.tuned, served=served, adapter_base=request.adapter_base)
     stages.check_adapter_trained(request)
+    stages.check_metric_names(request)
     golden = {path: load_golden(path) for path in request.golden}
-    items = stages.namespaced_items(golden)
     judge = _choose_judge(request) if golden else None
     if judge:
         from evalhub.judge import check_judge, judge_options
@@ -68,54 +68,53 @@ def run_compare(request: CompareRequest, db: Path, report_dir: Path, resume: str
         raise UserError(f"--tasks-path {request.tasks_path}: no such folder of lm-eval task YAML files")
     if not (golden or perplexity_texts or request.tasks):
         raise UserError("nothing to compare: pass --golden FILE, --perplexity-data NAME=FILE and/or --tasks T1,T2")
+    context = stages.RunContext(request=request, golden=golden, items=stages.namespaced_items(golden), judge=judge,
+                                perplexity_texts=perplexity_texts, db=db, say=say)
     contamination = stages.contamination(request, golden, say)
 
     # 2. The run's work folder: a re-run of the same command, or --resume RUN, continues there.
     config = {**workdir.run_config(request, base_ref, tuned_ref, judge), **({"tags": tags} if tags else {})}
-    work = workdir.open_work_folder(db, config, resume, say)
+    context.work = work = workdir.open_work_folder(db, config, resume, say)
 
-    # 3. The stages, each checkpointed. Library chatter (engines, transformers, lm-eval) goes to the work
-    # folder's log unless --verbose; the log's path is printed if the run fails.
-    answers = judged = perplexity = benchmarks = None
+    # 3. The stages the request wants, in order, each checkpointed. Library chatter (engines, transformers,
+    # lm-eval) goes to the work folder's log unless --verbose; the log's path is printed if the run fails.
+    wanted = stages.wanted_stages(context)
+    results: dict[str, object] = {}
     with _resumable_on_interrupt(work), library_output_to(None if verbose else work.log_path, on_failure=say):
         from evalhub.generate import keep_models_loaded
 
-        # Generations and perplexity share one loaded model (one vLLM engine start, not two); it is released
-        # before lm-eval loads its own.
+        # The stages that share the loaded models (generations, perplexity) run in one engine start; it is
+        # released before a stage that loads its own (lm-eval).
         with keep_models_loaded():
             try:  # before anything is judged: the tuned model must really differ from its base
-                stages.check_adapter_applies(request, items, say)
+                stages.check_adapter_applies(request, context.items, say)
             except UserError:
                 work.remove()
                 raise
-            if items:
-                answers = work.generations(lambda done, save: stages.generate(request, items, done, save), say)
-                stages.report_failed_generations(answers, say)
-                judged = work.stage("judgments", lambda: stages.judge(request, judge, items, answers), say)
-            if perplexity_texts:
-                perplexity = work.stage("perplexity", lambda: stages.perplexity(request, perplexity_texts), say)
-        if request.tasks:
-            benchmarks = work.stage("benchmarks", lambda: stages.benchmarks(request), say)
+            for stage in wanted:
+                if not stage.own_models:
+                    results[stage.name] = stage.run(context, results)
+        for stage in wanted:
+            if stage.own_models:
+                results[stage.name] = stage.run(context, results)
 
     # 4. Summary and gate.
-    summary = stages.summary(work.run_id, base_ref.path, tuned_ref.path, judge, request.golden, judged, perplexity,
-                             benchmarks)
-    stages.add_calibrations(summary, request, db)
+    summary = stages.summary(work.run_id, base_ref.path, tuned_ref.path, context, results)
     for warning in summary.warnings:
         say(f"warning: {warning}")
     if request.thresholds is not None:
         summary.gate = evaluate_gate(summary, request.thresholds)
 
     # 5. Store (one transaction) and report; then the work folder has served its purpose.
-    record = stages.run_record(work.run_id, work.created_at, request, base_ref, tuned_ref, judge, config, summary,
-                               golden, answers, judged, perplexity, benchmarks, contamination)
+    record = stages.run_record(work.run_id, work.created_at, context, base_ref, tuned_ref, config, summary, results,
+                               contamination)
     from evalhub.report import clearest_losses, write_report
     from evalhub.store import run_exists, save_run
 
     if not run_exists(work.run_id, db):  # a compare killed right after its store write resumes here
         stages.store_training_curves(tuned_ref, db)
         save_run(record, db)
-    losses = clearest_losses(record.judgments, stages.answers_side_by_side(golden, answers))
+    losses = clearest_losses(record.judgments, stages.answers_side_by_side(golden, results.get("generations")))
     markdown, html = write_report(summary, config, losses, report_dir)
     work.remove()
     return CompareResult(run_id=work.run_id, summary=summary, report_markdown=markdown, report_html=html)

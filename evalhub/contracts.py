@@ -22,7 +22,7 @@ BACKEND_NAMES = ("auto", "vllm", "hf", "openai")
 
 # Bumped when a work folder's checkpoints change shape: a folder written by another format is refused with a
 # clear message instead of being misread half way through a resumed run.
-WORK_FORMAT = 2
+WORK_FORMAT = 3
 
 
 def flag(default: Any, name: str, help: str, **constraints: Any) -> Any:
@@ -164,6 +164,8 @@ class CompareRequest(_Settings):
     perplexity_window: Optional[int] = flag(None, "--window", "Perplexity window in tokens.", ge=2)
     perplexity_stride: Optional[Positive] = flag(None, "--stride", "Perplexity stride in tokens.")
     tasks: tuple[str, ...] = Field((), description="--tasks")
+    answer_metrics: tuple[str, ...] = flag((), "--answer-metric", "Per-answer metric to compare, item by item: words "
+                                                                  "(answer length), refusal; repeatable.")
     tasks_path: Optional[str] = flag(None, "--tasks-path", "Folder of local lm-eval task YAML files.")
     training_data: Optional[str] = flag(None, "--train-data", "The candidate's training file: golden items "
                                                               "overlapping it are reported.")
@@ -292,6 +294,19 @@ class BenchmarkDelta(_Part):
     forgetting: bool = False
 
 
+class AnswerMetricDelta(_Part):
+    """One per-answer metric (`--answer-metric`), candidate against baseline over the items both answered:
+    the means, the paired delta with its bootstrap CI, and a paired test's p-value (evalhub/stats/paired.py)."""
+
+    n: int
+    base: Optional[float] = None
+    tuned: Optional[float] = None
+    delta: Optional[float] = None
+    ci: Optional[Interval] = None
+    p_value: Optional[float] = None
+    test: Optional[str] = None
+
+
 class GateCheck(_Part):
     name: str
     threshold: float
@@ -316,13 +331,14 @@ class RunSummary(_Part):
     judge_stats: Optional[JudgeStats] = None
     perplexity: Optional[dict[str, PerplexityDelta]] = None
     benchmarks: Optional[dict[str, BenchmarkDelta]] = None
+    answer_metrics: Optional[dict[str, AnswerMetricDelta]] = None
     gate: Optional[GateResult] = None
     warnings: list[str] = Field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON document: stages the run did not have are left out (not null), as they always were."""
         data = self.model_dump(mode="json")
-        for key in ("judge", "golden", "judge_stats", "perplexity", "benchmarks", "gate"):
+        for key in ("judge", "golden", "judge_stats", "perplexity", "benchmarks", "answer_metrics", "gate"):
             if data.get(key) is None:
                 data.pop(key, None)
         # A single judge's run has no panel, no agreement between judges and perhaps no calibration: left out.

@@ -87,3 +87,5 @@ class RunRecord:
     benchmarks: list[dict] = field(default_factory=list)
     benchmark_items: list[dict] = field(default_factory=list)
     golden_items: list[dict] = field(default_factory=list)
+    # any stage's per-item measurements: dicts keyed by the columns of `item_metrics` (run_id is filled in)
+    item_metrics: list[dict] = field(default_factory=list)

@@ -55,7 +55,8 @@ def save_runs(runs: Sequence[RunRecord], db: StoreArg = None) -> None:
             [run.run_id, role, (run.tuned if role == "tuned" else run.base).model_id, golden_file, g.item_id,
              g.prompt, g.output, g.status, g.reason, json.dumps(settings)]
             for run in runs for role, golden_file, settings, g in run.generations])
-        for table in ("judgments", "panel_judgments", "perplexity", "benchmarks", "benchmark_items", "golden_items"):
+        for table in ("judgments", "panel_judgments", "perplexity", "benchmarks", "benchmark_items", "golden_items",
+                      "item_metrics"):
             _insert_dicts(con, table, runs, table)
         con.insert_rows("metrics", ("run_id", "stage", "name", "value", "detail"), [
             [run.run_id, stage, name, value, json.dumps(detail) if detail is not None else None]
