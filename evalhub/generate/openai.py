@@ -107,6 +107,9 @@ def _check_served(url: str, client, names: list[str]) -> None:
         raise UserError(f"{url} rejected the API key; set OPENAI_API_KEY to a valid key") from None
     except openai.APIConnectionError:
         raise UserError(f"cannot reach {url}; {START_A_SERVER}, or fix --base-url") from None
+    except openai.APIStatusError as error:  # a 5xx (or 429) that outlasted the SDK's retries: the server's fault
+        raise UserError(f"{url} answered HTTP {error.status_code} ({_one_line(error)}) to GET /models; "
+                        f"check the server's log, or fix --base-url") from None
     missing = [name for name in names if name not in served]
     if missing:
         raise UserError(f"{url} does not serve {', '.join(missing)} (it serves: {', '.join(sorted(served)) or 'nothing'}); "
