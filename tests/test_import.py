@@ -106,3 +106,75 @@ def test_a_bad_source_is_one_line_and_nothing_is_imported(store, tmp_path):
     else:
         with pytest.raises(UserError, match="no evalhub store yet"):
             list_runs(store)
+
+
+def _arena(run_id: str):
+    """An arena of two served models: one pair, two items judged in both orders, their answers and items."""
+    from evalhub.records import Generation, ModelRef
+    from evalhub.store._arenas import ArenaRecord
+
+    models = {name: ModelRef(model_id=f"served-{name}", kind="served", path=name) for name in ("m-a", "m-b")}
+    judgments = [{"a": "m-a", "b": "m-b", "golden_file": "g.jsonl", "item_id": item, "a_position": position,
+                  "judge": "reference", "raw_reply": "A", "status": "ok", "verdict": "win", "reason": None,
+                  "prompt_tokens": None, "completion_tokens": None, "cost_usd": None, "is_canary": False}
+                 for item in ("i1", "i2") for position in ("A", "B")]
+    summary = {"run_id": run_id, "ratings": [{"model": "m-a", "rating": 1010.0, "ci": [1000.0, 1020.0], "rank": 1,
+                                              "comparisons": 2},
+                                             {"model": "m-b", "rating": 990.0, "ci": [980.0, 1000.0], "rank": 2,
+                                              "comparisons": 2}],
+               "pairs": [{"a": "m-a", "b": "m-b", "wins": 2, "losses": 0, "ties": 0, "win_rate": 1.0,
+                          "win_rate_ci": [0.3, 1.0], "p_value": 0.5, "significant": False}]}
+    generations = [(name, "g.jsonl", {"seed": 0}, Generation(item_id=item, prompt="p", output=f"{name} on {item}"))
+                   for name in models for item in ("i1", "i2")]
+    items = [{"golden_file": "g.jsonl", "item_id": item, "instruction": "p", "input": "", "output": "ideal",
+              "tags": []} for item in ("i1", "i2")]
+    return ArenaRecord(run_id=run_id, created_at="2026-01-02 00:00:00", judge="reference", golden=["g.jsonl"],
+                       anchor=None, config={"seed": 0}, summary=summary, models=models, generations=generations,
+                       judgments=judgments, golden_items=items)
+
+
+def _arena_counts(db, run_id):
+    with read_connection(db) as con:
+        return {table: con.execute(f"SELECT count(*) FROM {table} WHERE run_id = ?", [run_id]).fetchall()[0][0]
+                for table in ("arenas", "arena_models", "arena_pairs", "arena_judgments", "generations", "golden_items")}
+
+
+def test_import_carries_arenas_from_store_files_and_export_folders_idempotently(store, tmp_path):
+    from evalhub.store._arenas import arena_judgments, save_arena
+
+    source = tmp_path / "arenas.duckdb"
+    save_run(_run("run-1"), source)
+    save_arena(_arena("arena-1"), source)
+    save_arena(_arena("arena-2"), source)
+    other = tmp_path / "other.duckdb"
+    save_arena(_arena("arena-3"), other)
+    export_parquet("all", tmp_path / "export", other)
+    assert (tmp_path / "export" / "arenas.parquet").is_file()
+    whole = {"arenas": 1, "arena_models": 2, "arena_pairs": 1, "arena_judgments": 4, "generations": 4,
+             "golden_items": 2}
+
+    result = import_runs([source, tmp_path / "export"], store)
+    assert result.imported == ["run-1"] and sorted(result.arenas_imported) == ["arena-1", "arena-2", "arena-3"]
+    for arena_id in ("arena-1", "arena-2", "arena-3"):
+        assert _arena_counts(store, arena_id) == whole
+    assert arena_judgments("arena-3", store) == arena_judgments("arena-3", other)
+
+    again = import_runs([source, tmp_path / "export"], store)
+    assert again.imported == again.arenas_imported == []
+    assert sorted(again.arenas_already) == ["arena-1", "arena-2", "arena-3"]
+    assert _arena_counts(store, "arena-1") == whole
+
+
+def test_import_from_the_command_line_names_each_source_given(store, tmp_path):
+    from evalhub.store._arenas import save_arena
+
+    source = tmp_path / "ci.duckdb"
+    save_run(_run("run-1"), source)
+    save_arena(_arena("arena-1"), source)
+    proc = _evalhub("import", source, source, "--db", store)
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith(f"{source}:")]
+    assert lines == [f"{source}: 1 new run, 1 new arena", f"{source}: 0 new runs"], proc.stderr
+    assert "imported 1 run and 1 arena into" in proc.stdout
+    proc = _evalhub("import", source, "--db", store)
+    assert proc.returncode == 0 and "nothing to import" in proc.stdout and "2 already in the store" in proc.stdout

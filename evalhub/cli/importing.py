@@ -21,19 +21,27 @@ def import_command(
                                         help="DuckDB store files, `evalhub export` Parquet folders or PostgreSQL URLs."),
     db: Optional[str] = shared.DB,
 ) -> None:
-    """Copy the runs of SOURCE... that the store lacks, with everything each run carries (judgments,
-    generations, golden items, metrics, curves, tags). Idempotent by run id; all or nothing."""
+    """Copy the runs and arenas of SOURCE... that the store lacks, with everything each carries (judgments,
+    arena judgments, generations, golden items, metrics, curves, tags). Idempotent by run id; all or nothing."""
     from evalhub.store import import_runs
 
     target = shared.resolve_db(db)
     result = import_runs(sources, target)
-    for source, count in result.per_source.items():
-        print(f"{source}: {count} new run{'s' if count != 1 else ''}", file=sys.stderr)
-    already = f"; {len(result.already)} already in the store" if result.already else ""
-    if result.imported:
-        print(f"imported {len(result.imported)} run{'s' if len(result.imported) != 1 else ''} into {target}{already}")
+    for source, count, arenas in result.per_source:
+        new_arenas = ", " + _count(arenas, "new arena") if arenas else ""
+        print(f"{source}: {_count(count, 'new run')}{new_arenas}", file=sys.stderr)
+    held = len(result.already) + len(result.arenas_already)
+    already = f"; {held} already in the store" if held else ""
+    if result.imported or result.arenas_imported:
+        what = [_count(len(result.imported), "run")] if result.imported else []
+        what += [_count(len(result.arenas_imported), "arena")] if result.arenas_imported else []
+        print(f"imported {' and '.join(what)} into {target}{already}")
     else:
-        print(f"nothing to import: every run is already in {target}{already}")
+        print(f"nothing to import: every run and arena is already in {target}{already}")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' if n != 1 else ''}"
 
 
 @app.command("migrate")

@@ -2,8 +2,9 @@
 any store.
 
 Idempotent by run id: a run the target already holds is skipped, so CI artifacts can be gathered into the
-team store again and again. Every table keyed by run_id comes along with its runs (judgments, generations,
-golden items, metrics, benchmarks, tags, ...); tables that are not (models, training runs and curves) are
+team store again and again. Arenas come along the same way, idempotent by their run id. Every table keyed
+by run_id comes along with its runs and arenas (judgments, arena judgments, generations, golden items,
+metrics, benchmarks, tags, ...); tables that are not (models, training runs and curves) are
 merged, keeping the target's rows. Everything is written in one transaction: a failed import adds nothing.
 """
 
@@ -28,7 +29,10 @@ _CHUNK = 500
 class ImportResult:
     imported: list[str] = field(default_factory=list)      # run ids added to the target
     already: list[str] = field(default_factory=list)       # run ids the target held before
-    per_source: dict[str, int] = field(default_factory=dict)
+    arenas_imported: list[str] = field(default_factory=list)  # arena run ids added to the target
+    arenas_already: list[str] = field(default_factory=list)   # arena run ids the target held before
+    # (source, new runs, new arenas), one entry per source as given: a source named twice is listed twice
+    per_source: list[tuple[str, int, int]] = field(default_factory=list)
 
 
 @contextlib.contextmanager
@@ -86,7 +90,7 @@ def _copy_table(source: Connection, target: Connection, table: str, columns: lis
 
 
 def import_runs(sources: list[Path | str], db: StoreArg = None) -> ImportResult:
-    """Copy every run of `sources` that the store `db` lacks, with all its rows, in one transaction."""
+    """Copy every run and arena of `sources` that the store `db` lacks, with all their rows, in one transaction."""
     target_where = location(db)
     sources = [str(s) if is_postgres_url(str(s)) else Path(s) for s in sources]
     for source in sources:
@@ -100,20 +104,31 @@ def import_runs(sources: list[Path | str], db: StoreArg = None) -> ImportResult:
     with write_connection(target_where) as target:
         target_tables = target.tables()
         seen = {row[0] for row in target.execute("SELECT run_id FROM runs").fetchall()}
+        seen_arenas = {row[0] for row in target.execute("SELECT run_id FROM arenas").fetchall()} \
+            if "arenas" in target_tables else set()
         for source in sources:
             with _open_source(source) as con:
                 ids = [row[0] for row in con.execute("SELECT run_id FROM runs ORDER BY run_id").fetchall()]
                 new = [run_id for run_id in ids if run_id not in seen]
                 result.already += [run_id for run_id in ids if run_id in seen and run_id not in result.imported
                                    and run_id not in result.already]
-                result.per_source[_name(source)] = len(new)
+                # An arena's rows (its models, pairs, judge calls, generations, golden items) are keyed by the
+                # arena's run_id, which `runs` does not hold: they come along with the arena.
+                arena_ids = [row[0] for row in con.execute("SELECT run_id FROM arenas ORDER BY run_id").fetchall()] \
+                    if "arenas" in con.tables() and "arenas" in target_tables else []
+                new_arenas = [run_id for run_id in arena_ids if run_id not in seen_arenas]
+                result.arenas_already += [run_id for run_id in arena_ids if run_id in seen_arenas
+                                          and run_id not in result.arenas_imported and run_id not in result.arenas_already]
+                result.per_source.append((_name(source), len(new), len(new_arenas)))
                 # Tables both sides have (an export's Parquet files are views), columns matched by name.
                 for table in sorted((con.tables() & target_tables) - SKIPPED_TABLES):
                     wanted = set(target.columns(table))
                     columns = [c for c in con.columns(table) if c in wanted]
-                    if columns and ("run_id" not in columns or new):
-                        _copy_table(con, target, table, columns, new)
+                    if columns and ("run_id" not in columns or new + new_arenas):
+                        _copy_table(con, target, table, columns, new + new_arenas)
                 record_golden_sets(target, new)
                 seen.update(new)
+                seen_arenas.update(new_arenas)
                 result.imported += new
+                result.arenas_imported += new_arenas
     return result
