@@ -274,6 +274,17 @@ class JudgeStats(_Part):
     judge_agreement: Optional[JudgeAgreement] = None
     calibration: Optional[dict[str, JudgeCalibration]] = None  # judge -> its latest calibration, where one exists
 
+    def parse_failure_rate(self) -> Optional[float]:
+        """Unreadable replies over the calls made, at most 1 (None without calls). Every item is judged in
+        both orders, so a judge makes 2n calls; a panel's rate is pooled: its judges' failures summed over all
+        their calls (a panel's `parse_failures` is that sum, so dividing it by one judge's 2n overcounts)."""
+        if self.judges:
+            calls = sum(2 * judge.n for judge in self.judges.values())
+            failures = sum(judge.parse_failures for judge in self.judges.values())
+        else:
+            calls, failures = 2 * self.n, self.parse_failures
+        return failures / calls if calls else None
+
 
 class PerplexityDelta(_Part):
     base: float

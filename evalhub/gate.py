@@ -84,10 +84,13 @@ def evaluate_gate(summary: RunSummary, thresholds: GateThresholds) -> GateResult
               "perplexity could not be measured" if value is None else None)
     if t.max_parse_failure_rate is not None:
         stats = _need(stats, "max-parse-failure-rate", "--golden")
-        calls = 2 * stats.n  # every item is judged in both orders
-        rate = stats.parse_failures / calls if calls else None
+        rate = stats.parse_failure_rate()  # a panel's: pooled over its judges' calls
+        detail = "no judge calls" if rate is None else None
+        if rate is not None and stats.judges:
+            detail = "pooled over the panel; per judge: " + ", ".join(
+                f"{name} {one.parse_failures}/{2 * one.n}" for name, one in stats.judges.items())
         check("max_parse_failure_rate", t.max_parse_failure_rate, rate,
-              rate is not None and rate <= t.max_parse_failure_rate, "no judge calls" if rate is None else None)
+              rate is not None and rate <= t.max_parse_failure_rate, detail)
     if t.min_position_consistency is not None:
         value = _need(stats, "min-position-consistency", "--golden").position_consistency
         check("min_position_consistency", t.min_position_consistency, value,

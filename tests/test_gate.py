@@ -116,3 +116,27 @@ def test_gate_command_exit_codes_junit_and_step_summary(tmp_path):
     assert len(usage.stderr.strip().splitlines()) == 1
     (tmp_path / "evalhub.toml").write_text("[gate]\nmin_win_rate = 0.9\n")
     assert _gate(db, cwd=tmp_path).returncode == 1  # thresholds from ./evalhub.toml
+
+
+def test_a_panels_parse_failure_rate_is_pooled_over_its_judges_calls():
+    # Six items, two orders: each judge made 12 calls. The good judge read all 12 replies, the garbage judge
+    # none: the panel's rate is 12 unreadable of 24 calls = 0.5, not 12 / (2 x 6) = 1.
+    def judge(failures):
+        return {"n": 6, "wins": 0, "losses": 0, "ties": 6 if not failures else 0, "scored": 6 if not failures else 0,
+                "unscored": 0 if not failures else 6, "parse_failures": failures, "judge_calls": 12}
+
+    panel = {"n": 6, "wins": 0, "losses": 0, "ties": 6, "scored": 6, "unscored": 0, "parse_failures": 12,
+             "judge_calls": 24, "judges": {"openai:good": judge(0), "openai:garbage": judge(12)}}
+    summary = RunSummary.model_validate({**SUMMARY_JSON, "judge_stats": panel})
+    stats = summary.judge_stats
+    assert stats.parse_failure_rate() == pytest.approx(0.5)
+    assert {name: one.parse_failure_rate() for name, one in stats.judges.items()} == \
+        {"openai:good": 0.0, "openai:garbage": 1.0}
+    check = evaluate_gate(summary, GateThresholds(max_parse_failure_rate=0.05)).checks[0]
+    assert (check.value, check.passed) == (pytest.approx(0.5), False)
+    assert "openai:good 0/12" in check.detail and "openai:garbage 12/12" in check.detail
+    assert evaluate_gate(summary, GateThresholds(max_parse_failure_rate=0.5)).checks[0].passed
+    from evalhub.report.markdown import judging_markdown
+
+    table = "\n".join(judging_markdown(stats))
+    assert "| 12 (0.500, pooled) |" in table and "| 0 (0.000) |" in table and "| 12 (1.000) |" in table

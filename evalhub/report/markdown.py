@@ -94,11 +94,12 @@ def judging_markdown(stats) -> list[str]:
                 "| judge | win rate | 95% CI | wins | losses | ties | unscored | parse failures | position consistency | calls |",
                 "|---|---|---|---|---|---|---|---|---|---|"]
         out.append(f"| **panel** | {_fmt(stats.win_rate)} | {_ci(stats.win_rate_ci)} | {stats.wins} | {stats.losses} | "
-                   f"{stats.ties} | {stats.unscored} | {stats.parse_failures} | {_fmt(stats.position_consistency)} | "
-                   f"{stats.judge_calls} |")
+                   f"{stats.ties} | {stats.unscored} | {stats.parse_failures} ({_fmt(stats.parse_failure_rate())}, "
+                   f"pooled) | {_fmt(stats.position_consistency)} | {stats.judge_calls} |")
         for name, j in stats.judges.items():
             out.append(f"| `{name}` | {_fmt(j.win_rate)} | {_ci(j.win_rate_ci)} | {j.wins} | {j.losses} | {j.ties} | "
-                       f"{j.unscored} | {j.parse_failures} | {_fmt(j.position_consistency)} | {j.judge_calls} |")
+                       f"{j.unscored} | {j.parse_failures} ({_fmt(j.parse_failure_rate())}) | "
+                       f"{_fmt(j.position_consistency)} | {j.judge_calls} |")
         if agreement:
             kind = "Cohen's" if agreement.method == "cohen" else "Fleiss'"
             out += ["", f"Agreement between judges over the {agreement.n} items every judge scored: raw "

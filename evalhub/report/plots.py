@@ -36,8 +36,7 @@ def report_figures(summary) -> dict[str, str]:
     if stats:
         fig, ax = plt.subplots(figsize=(6, 2.2))
         names = ["position consistency", "parse-failure rate", "canary accuracy"]
-        calls = 2 * stats.n or 1
-        values = [stats.position_consistency or 0, stats.parse_failures / calls, stats.canary_accuracy or 0]
+        values = [stats.position_consistency or 0, stats.parse_failure_rate() or 0, stats.canary_accuracy or 0]
         ax.barh(names, values)
         ax.set_xlim(0, 1)
         ax.set_title("judge telemetry")
