@@ -84,6 +84,20 @@ def test_cli_validate_exit_codes_and_writes_nothing(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.jsonl"]
 
 
+def test_cli_validate_refuses_an_id_in_two_files_as_compare_does(tmp_path):
+    from evalhub.stages.inputs import namespaced_items
+
+    first = _write(tmp_path, _line(id="d1") + "\n" + _line(id="d2") + "\n", "a.jsonl")
+    second = _write(tmp_path, _line(id="d3") + "\n" + _line(id="d1") + "\n", "b.jsonl")
+    with pytest.raises(UserError) as compare_says:  # what compare refuses the two sets with
+        namespaced_items({str(first): load_golden(first), str(second): load_golden(second)})
+    proc = subprocess.run([sys.executable, "-m", "evalhub", "golden", "validate", str(first), str(second)],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.strip() == f"error: {compare_says.value}"
+    assert "'d1' is in both" in proc.stderr and proc.stdout == ""
+
+
 @pytest.mark.parametrize("name", ["toy_zorvish.jsonl", "general_assistant.jsonl"])
 def test_shipped_golden_sets_are_valid_one_skill_items(name):
     items = load_golden(REPO / "golden_sets" / name)

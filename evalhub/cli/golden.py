@@ -14,12 +14,15 @@ app.add_typer(golden_app, name="golden")
 
 @golden_app.command("validate")
 def validate(files: List[Path] = typer.Argument(..., help="Golden set JSONL file(s).")) -> None:
-    """Check golden sets: JSON per line, id/instruction/output present, unique ids, UTF-8. Exit 2 naming
-    file:line on the first problem; writes nothing."""
+    """Check golden sets: JSON per line, id/instruction/output present, unique ids (within a file and, as
+    compare requires, across the files given), UTF-8. Exit 2 naming file:line on the first problem; writes
+    nothing."""
     from evalhub.golden import load_golden
+    from evalhub.stages.inputs import namespaced_items
 
-    for path in files:
-        items = load_golden(path)
+    golden = {str(path): load_golden(path) for path in files}
+    namespaced_items(golden)  # compare's own check: an id in two sets is refused
+    for path, items in golden.items():
         tags = Counter(tag for item in items for tag in item.tags)
         with_input = sum(bool(item.input) for item in items)
         top = ", ".join(f"{tag} {count}" for tag, count in tags.most_common(5))
