@@ -299,6 +299,27 @@ def test_judge_calibrate_reports_hand_computed_agreement_and_stores_it(key, tmp_
     assert latest_calibrations([("openai:cal", url, load_protocol("arena-hard").hash)], db) == {}
 
 
+def test_judge_calibrate_with_a_judge_that_scored_no_pair_reports_no_agreement(key, tmp_path):
+    calibration = tmp_path / "calibration.jsonl"
+    calibration.write_text("".join(json.dumps(p) + "\n" for p in CALIBRATION))
+    db, out = tmp_path / "store.duckdb", tmp_path / "calibration.json"
+    with FakeOpenAI(lambda body: "I cannot decide.") as server:
+        proc = subprocess.run([sys.executable, "-m", "evalhub", "judge", "calibrate", str(calibration), "--judge",
+                               "openai:cal", "--judge-base-url", server.base_url, "--json", str(out), "--db", str(db)],
+                              capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                              env={**__import__("os").environ, "EVALHUB_CACHE": str(tmp_path / "cache"),
+                                   "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert (result["n"], result["accuracy"], result["kappa"], result["position_consistency"]) == (6, None, None, None)
+    assert all(t["accuracy"] is None and t["kappa"] is None for t in result["by_tag"].values())
+    assert "accuracy –, Cohen's kappa –, position consistency –" in proc.stdout, proc.stdout
+    import duckdb
+
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT accuracy, kappa FROM judge_calibrations").fetchall() == [(None, None)]
+
+
 def test_the_shipped_calibration_set_is_valid_and_balanced():
     from collections import Counter
 

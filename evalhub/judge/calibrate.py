@@ -96,14 +96,16 @@ def agreement_numbers(judge: Sequence[str | None], human: Sequence[str], first: 
     from evalhub.stats.pairwise import ItemVerdicts, position_consistency
 
     n = len(human)
+    scored = sum(v is not None for v in judge)
     shown = [v if v is not None else "unscored" for v in judge]
     agree = sum(j == h for j, h in zip(shown, human))
+    # A judge that scored no pair has no agreement to measure: None, not an accuracy (and a kappa) of 0.
     return {
         "n": n,
-        "scored": sum(v is not None for v in judge),
+        "scored": scored,
         "agreements": agree,
-        "accuracy": agree / n if n else None,
-        "kappa": cohen_kappa(shown, list(human), (*CATEGORIES, "unscored")) if n else None,
+        "accuracy": agree / n if scored else None,
+        "kappa": cohen_kappa(shown, list(human), (*CATEGORIES, "unscored")) if scored else None,
         "position_consistency": position_consistency(
             [ItemVerdicts(str(k), a, b, 0, 0, identical=same) for k, (a, b, same) in enumerate(zip(first, second, identical))]),
     }
