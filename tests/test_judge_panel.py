@@ -320,6 +320,28 @@ def test_judge_calibrate_with_a_judge_that_scored_no_pair_reports_no_agreement(k
         assert con.execute("SELECT accuracy, kappa FROM judge_calibrations").fetchall() == [(None, None)]
 
 
+def test_a_panel_judge_that_never_gave_a_readable_verdict_is_named_in_a_warning(key, tmp_path):
+    from types import SimpleNamespace
+
+    from evalhub.contracts import JudgeStats
+    from evalhub.stages._stage import RunContext
+    from evalhub.stages.judgments import JudgeResult, JudgeStage
+
+    def judge(body: dict) -> str:
+        return "Both answers have merit." if body["model"] == "garbage" else verdict("tie")
+
+    with FakeOpenAI(judge) as server:
+        outcome = run_panel(server, tmp_path, ["openai:good", "openai:garbage"])
+    stats = {key: value for key, value in outcome.stats.items() if key != "extra"}
+    assert (stats["scored"], stats["judges"]["openai:garbage"]["scored"]) == (8, 1)  # q7: identical, no call
+    summary = RunSummary(run_id="r", base="b", tuned="t")
+    context = RunContext(request=SimpleNamespace(golden=("g.jsonl",)), golden={}, items=[],
+                         judge="openai:good + openai:garbage")
+    JudgeStage().summarize(JudgeResult(judgments=[], stats=JudgeStats(**stats)), summary, context)
+    assert summary.warnings == ["judge openai:garbage gave no verdict on any of its 7 items (14 replies unreadable): "
+                                "the panel's verdicts are its other judges' alone"]
+
+
 def test_the_shipped_calibration_set_is_valid_and_balanced():
     from collections import Counter
 

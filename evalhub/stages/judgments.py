@@ -57,6 +57,12 @@ class JudgeStage:
         if summary.judge_stats.scored == 0:
             summary.warnings.append(f"no item could be scored ({_unscored_reason(result)}): "
                                     f"0 of {summary.judge_stats.n} items, the win rate is –")
+        for name, one in (summary.judge_stats.judges or {}).items():  # a panel judge that never gave a verdict
+            judged = one.n - (one.identical_pairs or 0)  # identical answers are ties without a call
+            if judged and one.scored - (one.identical_pairs or 0) == 0:
+                summary.warnings.append(f"judge {name} gave no verdict on any of its {judged} items "
+                                        f"({one.parse_failures} replies unreadable): the panel's verdicts are its "
+                                        f"other judges' alone")
         _add_calibrations(summary, context)
 
     def store_rows(self, result: JudgeResult, record: RunRecord, context: RunContext) -> None:
