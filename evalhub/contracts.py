@@ -131,8 +131,13 @@ class GateThresholds(_Settings):
                                              allow_inf_nan=False)
     max_parse_failure_rate: Optional[Probability] = flag(None, "--max-parse-failure-rate",
                                                          "Largest allowed share of judge calls that could not be parsed.")
-    min_position_consistency: Optional[Probability] = flag(None, "--min-position-consistency",
-                                                           "Smallest allowed share of items whose two orders agree.")
+    # Also the floor every win-rate check needs (default POSITION_CONSISTENCY_FLOOR, evalhub/gate.py).
+    min_position_consistency: Optional[Probability] = flag(
+        None, "--min-position-consistency", "Smallest allowed share of items whose two orders agree; also the "
+        "floor every win-rate check needs (default 0.60).")
+    min_scored: Optional[Probability] = flag(
+        None, "--min-scored", "Smallest share of items that must be scored for a win-rate check to count "
+        "(default 0.80).")
     # Kappa runs from -1 to 1; a threshold below 0 would accept worse than chance, so it is refused.
     min_judge_agreement: Optional[Probability] = flag(None, "--min-judge-agreement", "Fail unless a judge panel's "
                                                       "kappa between its judges is at least this.")
@@ -140,8 +145,13 @@ class GateThresholds(_Settings):
         None, "--min-judge-human-agreement", "Fail unless every judge's Cohen's kappa with human labels (its latest "
         "`evalhub judge calibrate` with the run's protocol) is at least this.")
 
+    def win_rate_thresholds(self) -> list[float]:
+        """The thresholds a sequential run must decide before it may stop judging."""
+        return [v for v in (self.min_win_rate, self.min_win_rate_lower) if v is not None]
+
     def any(self) -> bool:
-        return any(value is not None for value in self.model_dump().values())
+        """Whether a check was asked for (min_scored only qualifies the win-rate checks)."""
+        return any(value is not None for name, value in self.model_dump().items() if name != "min_scored")
 
 
 class CompareRequest(_Settings):
@@ -177,6 +187,10 @@ class CompareRequest(_Settings):
     judge_options: JudgeSettings = Field(default_factory=JudgeSettings)
     forgetting: ForgettingSettings = Field(default_factory=ForgettingSettings)
     thresholds: Optional[GateThresholds] = Field(None, description="--gate")
+    sequential: bool = flag(False, "--sequential", "With --gate: judge the items in a seeded random order, in "
+                                                   "batches, and stop once every win-rate threshold is decided by "
+                                                   "an anytime-valid confidence sequence.")
+    sequential_batch: Positive = flag(20, "--sequential-batch", "Items judged between two looks of --sequential.")
     kind: Literal["compare", "demo"] = "compare"
 
     @field_validator("golden")
@@ -190,6 +204,13 @@ class CompareRequest(_Settings):
     def _stride_within_window(self) -> "CompareRequest":
         if self.perplexity_window and self.perplexity_stride and self.perplexity_stride > self.perplexity_window:
             raise ValueError(f"--stride {self.perplexity_stride} must not exceed --window {self.perplexity_window}")
+        return self
+
+    @model_validator(mode="after")
+    def _sequential_needs_a_win_rate_gate(self) -> "CompareRequest":
+        if self.sequential and (self.thresholds is None or not self.thresholds.win_rate_thresholds()):
+            raise ValueError("--sequential stops judging once the gate's win-rate thresholds are decided: pass --gate "
+                             "with --min-win-rate and/or --min-win-rate-lower")
         return self
 
 
@@ -246,6 +267,18 @@ class JudgeCalibration(_Part):
     created_at: Optional[str] = None
 
 
+class SequentialInfo(_Part):
+    """`compare --gate --sequential`: judging stopped once the gate's win-rate thresholds were decided by an
+    anytime-valid confidence sequence (evalhub/stats/sequential.py), on which the gate then decides."""
+
+    stopped_early: bool
+    items_judged: int
+    items_total: int
+    interval: Interval            # the anytime-valid 95% interval on the win rate when judging stopped
+    batch: int                    # items judged between two looks
+    seed: int                     # the order the items were judged in (a resumed run continues it)
+
+
 class JudgeStats(_Part):
     """The judge stage: counts, the win rate with its uncertainty, and the judge's telemetry. The rates are
     None when nothing could be scored (every reply unreadable, every generation failed). For a panel the
@@ -271,6 +304,14 @@ class JudgeStats(_Part):
     identical_pairs: Optional[int] = None        # items whose answers were the same text: ties, no judge call
     protocol: Optional[ProtocolInfo] = None
     judges: Optional[dict[str, "JudgeStats"]] = None    # a panel's judges, each with its own statistics
+    # Items whose two orders both gave a verdict and disagreed (they count as ties too); a panel's: summed
+    # over its judges. None in runs stored before it was counted.
+    inconsistent: Optional[int] = None
+    # The smallest true |win rate - 0.5| these scored items (and this tie rate) detect with 80% power at
+    # alpha 0.05 (evalhub/stats/power.py); None when nothing (or only ties) was scored.
+    mde: Optional[float] = None
+    clusters: Optional[int] = None               # clusters the scored items form, when the golden set has them
+    sequential: Optional[SequentialInfo] = None
     judge_agreement: Optional[JudgeAgreement] = None
     calibration: Optional[dict[str, JudgeCalibration]] = None  # judge -> its latest calibration, where one exists
 
@@ -352,10 +393,11 @@ class RunSummary(_Part):
         for key in ("judge", "golden", "judge_stats", "perplexity", "benchmarks", "answer_metrics", "gate"):
             if data.get(key) is None:
                 data.pop(key, None)
-        # A single judge's run has no panel, no agreement between judges and perhaps no calibration: left out.
+        # A single judge's run has no panel, no agreement between judges and perhaps no calibration, a golden
+        # set without clusters has no cluster count, a run that judged every item no sequential part: left out.
         stats = data.get("judge_stats")
         for part in [stats, *((stats or {}).get("judges") or {}).values()]:
-            for key in ("judges", "judge_agreement", "calibration"):
+            for key in ("judges", "judge_agreement", "calibration", "clusters", "sequential"):
                 if part is not None and part.get(key) is None:
                     part.pop(key, None)
         if not data["warnings"]:

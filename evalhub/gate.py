@@ -4,6 +4,18 @@ Exit codes (used by `evalhub gate` and `evalhub compare --gate`): 0 every check 
 failed, 2 bad input or usage. A threshold on a stage the run did not measure is bad input, not a pass:
 a gate that silently skips its checks would let anything ship. A stage that ran but could measure nothing
 (no item scored) fails its check, saying so.
+
+A win rate is only evidence when the judge looked at the answers. Every win-rate check therefore also needs,
+by default and without a flag:
+- position consistency (the share of items whose two orders agree) of at least POSITION_CONSISTENCY_FLOOR.
+  A judge that follows the answer order scores 0 and yields a win rate of exactly 0.5 with a zero-width
+  interval, which would pass a non-inferiority gate; a coin-flip judge agrees with itself half the time
+  (1/3 with three verdicts). 0.60 lies above both, and just below the 65% consistency GPT-4 reached on
+  MT-Bench pairs in "Judging LLM-as-a-Judge" (Zheng et al. 2023, table 2), whose weaker judges (GPT-3.5 46%,
+  Claude-v1 24%) it would refuse. --min-position-consistency overrides it.
+- a share of scored items of at least SCORED_FLOOR: a win rate over the few items the judge could read is a
+  win rate over a sample the failures chose. --min-scored overrides it.
+With `--sequential`, the win-rate checks decide on the run's anytime-valid confidence sequence.
 """
 
 from __future__ import annotations
@@ -14,7 +26,10 @@ from pathlib import Path
 from evalhub.contracts import GateCheck, GateResult, GateThresholds, RunSummary, build
 from evalhub.errors import UserError
 
-__all__ = ["GateThresholds", "evaluate_gate", "load_thresholds"]
+__all__ = ["GateThresholds", "POSITION_CONSISTENCY_FLOOR", "SCORED_FLOOR", "evaluate_gate", "load_thresholds"]
+
+POSITION_CONSISTENCY_FLOOR = 0.60
+SCORED_FLOOR = 0.80
 
 
 def load_thresholds(config_file: Path | None, **flags: float | None) -> GateThresholds:
@@ -39,6 +54,44 @@ def load_thresholds(config_file: Path | None, **flags: float | None) -> GateThre
     return build(GateThresholds, **values)
 
 
+def _decided(interval, threshold: float) -> bool:
+    return interval[0] >= threshold or interval[1] < threshold
+
+
+def _sequential_detail(stats) -> str:
+    seq = stats.sequential
+    low, high = seq.interval
+    how = "stopped early" if seq.stopped_early else "every item judged"
+    return f"anytime-valid interval [{low:.3f}, {high:.3f}] after {seq.items_judged} of {seq.items_total} items ({how})"
+
+
+def _uninformative(check, stats, thresholds: GateThresholds) -> None:
+    """Fail a win-rate check whose judge carried too little information, saying what was missing."""
+    reason = information_missing(stats, thresholds)
+    if reason is not None and check.value is not None:  # without a value the check already fails, saying why
+        check.passed = False
+        check.detail = reason if not check.detail else f"{reason}; {check.detail}"
+
+
+def information_missing(stats, thresholds: GateThresholds) -> str | None:
+    """Why the judge's win rate is no evidence (too few items scored, verdicts that follow the answer order),
+    or None when it is."""
+    scored_floor = SCORED_FLOOR if thresholds.min_scored is None else thresholds.min_scored
+    if stats.n == 0 or stats.scored / stats.n < scored_floor:
+        share = stats.scored / stats.n if stats.n else 0.0
+        return (f"{stats.scored} of {stats.n} items scored ({share:.2f} < {scored_floor:.2f}): the win rate is over "
+                f"the items the judge could read, not the golden set (--min-scored overrides)")
+    floor = POSITION_CONSISTENCY_FLOOR if thresholds.min_position_consistency is None \
+        else thresholds.min_position_consistency
+    if floor > 0 and stats.position_consistency is None:
+        return ("no item with two different answers got verdicts in both orders: the judge's position consistency "
+                "is unknown, so its win rate says nothing (--min-position-consistency 0 overrides)")
+    if stats.position_consistency is not None and stats.position_consistency < floor:
+        return (f"position consistency {stats.position_consistency:.2f} < {floor:.2f}: the judge's verdicts follow "
+                f"the answer order, not the answers")
+    return None
+
+
 def _need(part, flag: str, stage_flag: str):
     if part is None:
         raise UserError(f"--{flag} needs a run that measured it; run compare with {stage_flag}")
@@ -61,13 +114,20 @@ def evaluate_gate(summary: RunSummary, thresholds: GateThresholds) -> GateResult
     if t.min_win_rate is not None:
         stats = _need(stats, "min-win-rate", "--golden")
         value = stats.win_rate
-        check("min_win_rate", t.min_win_rate, value, value is not None and value >= t.min_win_rate,
-              nothing_scored if value is None else None)
+        passed, detail = value is not None and value >= t.min_win_rate, nothing_scored if value is None else None
+        if stats.sequential is not None and _decided(stats.sequential.interval, t.min_win_rate):
+            passed, detail = stats.sequential.interval[0] >= t.min_win_rate, _sequential_detail(stats)
+        check("min_win_rate", t.min_win_rate, value, passed, detail)
+        _uninformative(checks[-1], stats, t)
     if t.min_win_rate_lower is not None:
         stats = _need(stats, "min-win-rate-lower", "--golden")
         lower = stats.win_rate_ci[0] if stats.win_rate_ci else None
+        detail = f"no confidence interval ({nothing_scored})" if lower is None else None
+        if stats.sequential is not None:  # the anytime-valid interval: the bootstrap's is not valid after looks
+            lower, detail = stats.sequential.interval[0], _sequential_detail(stats)
         check("min_win_rate_lower", t.min_win_rate_lower, lower, lower is not None and lower >= t.min_win_rate_lower,
-              f"no confidence interval ({nothing_scored})" if lower is None else None)
+              detail)
+        _uninformative(checks[-1], stats, t)
     if t.max_forgetting is not None:
         tasks = _need(summary.benchmarks, "max-forgetting", "--tasks")
         unmeasured = [name for name, task in tasks.items() if task.delta is None]

@@ -10,7 +10,7 @@ from evalhub.records import GoldenItem
 
 REQUIRED = ("id", "instruction", "output")
 EXAMPLE = '{"id": "q1", "instruction": "...", "output": "the ideal answer"}'
-KNOWN = {"id", "instruction", "input", "output", "tags", "messages"}
+KNOWN = {"id", "instruction", "input", "output", "tags", "messages", "cluster"}
 ROLES = ("system", "user", "assistant")
 
 
@@ -43,12 +43,16 @@ def load_golden(path: Path | str) -> list[GoldenItem]:
         tags = row.get("tags", [])
         if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
             raise UserError(f"{where}: field 'tags' must be a list of strings")
+        cluster = row.get("cluster")
+        if cluster is not None and (not isinstance(cluster, str) or not cluster.strip()):
+            raise UserError(f"{where}: field 'cluster' must be a non-empty string (items from one source share it)")
         item_id = str(row["id"])
         if item_id in seen:
             raise UserError(f"{where}: duplicate id {item_id!r} (first on line {seen[item_id]}); ids must be unique")
         seen[item_id] = number
         items.append(GoldenItem(id=item_id, instruction=row["instruction"], output=row["output"],
-                                input=row.get("input", ""), tags=tuple(tags), messages=messages))
+                                input=row.get("input", ""), tags=tuple(tags), messages=messages,
+                                cluster=cluster))
     if not items:
         raise UserError(f"{path}: the golden set is empty; add one JSON object per line")
     return items

@@ -20,6 +20,9 @@ class GoldenItem:
     input: str = ""
     tags: tuple[str, ...] = ()
     messages: tuple[tuple[str, str], ...] = ()
+    # Items made from one source (a conversation's turns, one document's questions) share a cluster: their
+    # verdicts move together, so intervals resample whole clusters (evalhub/stats/pairwise.py).
+    cluster: str | None = None
 
     @property
     def prompt(self) -> str:

@@ -19,7 +19,7 @@ from tests.fake_openai import FakeOpenAI, completion
 
 JUDGE_STATS_KEYS = {"n", "wins", "losses", "ties", "scored", "unscored", "win_rate", "win_rate_ci", "p_value",
                     "parse_failures", "position_consistency", "lc_win_rate", "canary_accuracy", "judge_calls", "cost_usd",
-                    "sc_win_rate", "by_tag", "identical_pairs", "protocol"}
+                    "sc_win_rate", "by_tag", "identical_pairs", "protocol", "inconsistent", "mde"}
 
 
 def test_demo_summary_has_exactly_the_documented_keys(demo_run):

@@ -80,6 +80,10 @@ def _judge(detail: RunDetail) -> None:
                     help="Ideal answer vs a non-answer: a working judge prefers the ideal every time")
     cells[3].metric("Judge calls", stats.judge_calls)
     cells[4].metric("Cost", "–" if stats.cost_usd is None else f"${stats.cost_usd:.4f}")
+    from evalhub.report.resolution import resolution_note
+
+    if (note := resolution_note(stats)) is not None:
+        st.caption(f"What this run can see: {note}.")
     _panel_and_tags(stats)
     counts = Counter()
     for verdict in item_verdicts(detail.judgments):

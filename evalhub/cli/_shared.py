@@ -136,6 +136,9 @@ def print_summary(summary) -> None:
         table.add_row(escape(f"win rate ({summary.judge})"), "", f"{fmt(stats.win_rate)}{fmt_ci(stats.win_rate_ci)}",
                       f"{stats.wins}W {stats.ties}T {stats.losses}L, p={fmt(stats.p_value, '.3g')}, "
                       f"{stats.scored} of {stats.n} scored")
+        if stats.mde is not None:
+            table.add_row("smallest visible difference", "", fmt(stats.mde, ".2f"),
+                          f"{stats.inconsistent or 0} order-flipped items" if stats.inconsistent is not None else "")
     for name, p in (summary.perplexity or {}).items():
         table.add_row(escape(f"perplexity {name}"), fmt(p.base), fmt(p.tuned), fmt(p.delta_pct, "+.1f") + "%")
     for task, b in (summary.benchmarks or {}).items():

@@ -172,7 +172,8 @@ def _judge_stats(rows: list[dict], items, base, tuned, identical: set[str], back
     tuned_side = {(r["item_id"], r["tuned_position"]): r["verdict"] for r in rows if not r["is_canary"]}
     item_rows = [ItemVerdicts(i.id, tuned_side.get((i.id, "A")), tuned_side.get((i.id, "B")),
                               len(tuned[i.id].output or ""), len(base[i.id].output or ""),
-                              tuned[i.id].output or "", base[i.id].output or "", tuple(i.tags), i.id in identical)
+                              tuned[i.id].output or "", base[i.id].output or "", tuple(i.tags), i.id in identical,
+                              i.cluster)
                  for i in items]
     stats = pairwise_stats(item_rows, seed=options.seed, resamples=options.bootstrap_resamples)
     regular = [r for r in rows if not r["is_canary"]]
@@ -191,10 +192,11 @@ def _judge_stats(rows: list[dict], items, base, tuned, identical: set[str], back
         "structured_output": backend.structured,
     }
     summary = {key: stats[key] for key in ("n", "wins", "losses", "ties", "scored", "unscored", "win_rate",
-                                           "win_rate_ci", "p_value")}
+                                           "win_rate_ci", "p_value", "mde", "clusters")}
     summary.update({
         "parse_failures": parse_failures,
         "position_consistency": stats["position_consistency"],
+        "inconsistent": stats["inconsistent"],
         "lc_win_rate": stats["lc_win_rate"],
         "sc_win_rate": stats["sc_win_rate"],
         "canary_accuracy": canary_accuracy([r["verdict"] for r in canary_rows]) if options.canaries else None,
@@ -211,11 +213,13 @@ def _panel_stats(judges, per_judge: dict, item_verdicts: dict, calls: list[dict]
                  identical: set[str], options: JudgeOptions) -> dict:
     """The panel's pooled statistics: counts, rates and breakdowns of the majority verdicts; position
     consistency, parse failures, calls and cost over every judge."""
-    from evalhub.stats.pairwise import ItemOutcome, ItemVerdicts, canary_accuracy, outcome_stats, panel_verdict, position_consistency
+    from evalhub.stats.pairwise import (ItemOutcome, ItemVerdicts, canary_accuracy, inconsistent_items, outcome_stats,
+                                        panel_verdict, position_consistency)
 
     outcomes = [ItemOutcome(i.id, panel_verdict([item_verdicts[j][i.id] for j in judges]),
                             len(tuned[i.id].output or ""), len(base[i.id].output or ""),
-                            tuned[i.id].output or "", base[i.id].output or "", tuple(i.tags)) for i in items]
+                            tuned[i.id].output or "", base[i.id].output or "", tuple(i.tags), i.cluster)
+                for i in items]
     stats = outcome_stats(outcomes, seed=options.seed, resamples=options.bootstrap_resamples)
     sides: dict[tuple[str, str, str], str | None] = {(r["judge"], r["item_id"], r["tuned_position"]): r["verdict"]
                                                      for r in calls if not r["is_canary"]}
@@ -226,10 +230,11 @@ def _panel_stats(judges, per_judge: dict, item_verdicts: dict, calls: list[dict]
     costs = [s["cost_usd"] for s in per_judge.values()]
     parse_failures = sum(s["parse_failures"] for s in per_judge.values())
     summary = {key: stats[key] for key in ("n", "wins", "losses", "ties", "scored", "unscored", "win_rate",
-                                           "win_rate_ci", "p_value")}
+                                           "win_rate_ci", "p_value", "mde", "clusters")}
     summary.update({
         "parse_failures": parse_failures,
         "position_consistency": position_consistency(orders),
+        "inconsistent": inconsistent_items(orders),  # judge-items: each judge's items whose orders disagree
         "lc_win_rate": stats["lc_win_rate"],
         "sc_win_rate": stats["sc_win_rate"],
         "canary_accuracy": canary_accuracy([r["verdict"] for r in canary_rows]) if options.canaries else None,

@@ -18,6 +18,7 @@ th{background:#f4f4f4}.pass{color:#070}.fail{color:#b00;font-weight:bold}
 <h2>Win rate of tuned over base: {{ num(j.win_rate) }} (95% CI {{ num(j.win_rate_ci[0] if j.win_rate_ci else none) }}–{{ num(j.win_rate_ci[1] if j.win_rate_ci else none) }}), {{ j.scored }} of {{ j.n }} items scored</h2>
 <table><tr><th>wins</th><th>losses</th><th>ties</th><th>scored</th><th>unscored</th><th>p (sign test)</th><th>LC win rate</th><th>position consistency</th><th>parse failures</th><th>canary accuracy</th><th>judge calls</th><th>cost USD</th></tr>
 <tr><td>{{ j.wins }}</td><td>{{ j.losses }}</td><td>{{ j.ties }}</td><td>{{ j.scored }}</td><td>{{ j.unscored }}</td><td>{{ num(j.p_value, 4) }}</td><td>{{ num(j.lc_win_rate) }}</td><td>{{ num(j.position_consistency) }}</td><td>{{ j.parse_failures }}</td><td>{{ num(j.canary_accuracy) }}</td><td>{{ j.judge_calls }}</td><td>{{ num(j.cost_usd, 4) }}</td></tr></table>
+{% if resolution %}<p>What this run can see: {{ resolution }}.</p>{% endif %}
 {% if j.protocol %}<p>Protocol <code>{{ j.protocol.name }}</code> v{{ j.protocol.version }} (hash <code>{{ j.protocol.hash }}</code>) · style-controlled win rate {{ num(j.sc_win_rate) }} · identical pairs {{ j.identical_pairs if j.identical_pairs is not none else '–' }}</p>{% endif %}
 {% if j.judges %}<h2>Judges of the panel</h2><table><tr><th>judge</th><th>win rate</th><th>wins</th><th>losses</th><th>ties</th><th>unscored</th><th>parse failures</th><th>position consistency</th><th>calls</th></tr>
 <tr><td><b>panel</b></td><td>{{ num(j.win_rate) }}</td><td>{{ j.wins }}</td><td>{{ j.losses }}</td><td>{{ j.ties }}</td><td>{{ j.unscored }}</td><td>{{ j.parse_failures }}</td><td>{{ num(j.position_consistency) }}</td><td>{{ j.judge_calls }}</td></tr>
@@ -54,5 +55,8 @@ def render_html(summary, config: dict, losses: list[dict], figures: dict[str, st
 
     environment = jinja2.Environment(autoescape=True, undefined=jinja2.ChainableUndefined)
     template = environment.from_string(TEMPLATE)
+    from evalhub.report.resolution import resolution_note
+
     return template.render(s=summary, losses=losses, figures=figures, num=_num,
+                           resolution=resolution_note(summary.judge_stats),
                            settings=json.dumps(config, indent=2, sort_keys=True, default=str))

@@ -56,6 +56,10 @@ def render_markdown(summary, config: dict, losses: list[dict]) -> str:
                 f"| {stats.wins} | {stats.losses} | {stats.ties} | {stats.scored} | {stats.unscored} | "
                 f"{_fmt(stats.lc_win_rate)} | {_fmt(stats.position_consistency)} | {stats.parse_failures} | "
                 f"{_fmt(stats.canary_accuracy)} | {stats.judge_calls} | {_fmt(stats.cost_usd, 4)} |"]
+        from evalhub.report.resolution import resolution_note
+
+        if (note := resolution_note(stats)) is not None:
+            out += ["", f"What this run can see: {note}."]
         out += judging_markdown(stats)
     if summary.perplexity:
         out += ["", "## Perplexity", "", "| data | base | tuned | change % | bpb base | bpb tuned |", "|---|---|---|---|---|---|"]

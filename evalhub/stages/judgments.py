@@ -8,7 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from evalhub.contracts import JudgeCalibration, JudgeStats, RunSummary
+from evalhub.contracts import JudgeCalibration, JudgeStats, RunSummary, SequentialInfo
+from evalhub.errors import UserError
 from evalhub.records import RunRecord
 from evalhub.stages._stage import Results, RunContext
 
@@ -34,9 +35,17 @@ class JudgeStage:
         from evalhub.judge import judge_options, judge_pairs
 
         request = context.request
-        outcome = judge_pairs(items=context.items, judge=list(request.judges) or context.judge,
-                              options=judge_options(request.judge_options), golden_file="",
-                              base=generations.answers["base"], tuned=generations.answers["tuned"])
+        options = judge_options(request.judge_options)
+
+        def judge(items, options=options):
+            return judge_pairs(items=items, judge=list(request.judges) or context.judge, options=options,
+                               golden_file="", base=generations.answers["base"], tuned=generations.answers["tuned"])
+
+        sequential = None
+        if request.sequential:
+            outcome, sequential = judge_sequentially(context, judge, options)
+        else:
+            outcome = judge(context.items)
 
         def by_golden_file(rows: list[dict]) -> list[dict]:
             split = []
@@ -47,6 +56,7 @@ class JudgeStage:
 
         stats = dict(outcome.stats)
         telemetry = stats.pop("extra", {})
+        stats["sequential"] = sequential
         return JudgeResult(judgments=by_golden_file(outcome.judgments), stats=JudgeStats(**stats),
                            telemetry=telemetry,
                            panel_judgments=by_golden_file(outcome.calls) if outcome.panel else [])
@@ -71,6 +81,58 @@ class JudgeStage:
         for name, value in result.telemetry.items():
             numeric = value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
             record.metrics.append(("judge", name, numeric, None if numeric is not None else {"value": value}))
+
+
+def judge_sequentially(context: RunContext, judge, options) -> tuple[Any, SequentialInfo]:
+    """`--sequential`: judge the items in a seeded random order, a batch at a time, and stop once an
+    anytime-valid confidence sequence on the win rate (evalhub/stats/sequential.py) decides every win-rate
+    threshold of the gate, or when every item is judged. Each look judges the whole prefix again, which the
+    judge's cache answers for every item judged before, so a resumed run continues the same order for free.
+    The statistics are those of the items judged; the judge's calls and cost are summed over the looks."""
+    import random
+    from dataclasses import replace
+
+    from evalhub.stats.pairwise import SCORE, combine_orders
+    from evalhub.stats.sequential import confidence_sequence, decided
+
+    request = context.request
+    if any(item.cluster for item in context.items):
+        raise UserError("--sequential treats items as independent, but this golden set has clusters; judge every "
+                        "item (drop --sequential) so the intervals resample whole clusters")
+    order = list(context.items)
+    random.Random(options.seed).shuffle(order)
+    thresholds = request.thresholds.win_rate_thresholds()
+    batch, calls, spent = request.sequential_batch, 0, 0.0
+    tokens = {"prompt_tokens": 0, "completion_tokens": 0}
+    for end in range(batch, len(order) + batch, batch):
+        prefix = order[:end]
+        budget = None if options.max_cost is None else max(options.max_cost - spent, 0.0)
+        outcome = judge(prefix, replace(options, max_cost=budget))
+        # Cached turns are neither sent nor billed: calls, tokens and cost of each look are its new ones.
+        calls += outcome.stats["judge_calls"]
+        spent += outcome.stats.get("cost_usd") or 0.0
+        for key in tokens:
+            tokens[key] += outcome.stats.get("extra", {}).get(key, 0)
+        verdicts: dict[str, dict[str, str | None]] = {}
+        for row in outcome.judgments:
+            if not row["is_canary"]:
+                verdicts.setdefault(row["item_id"], {})[row["tuned_position"]] = row["verdict"]
+        folded = [combine_orders(verdicts.get(i.id, {}).get("A"), verdicts.get(i.id, {}).get("B")) for i in prefix]
+        interval = confidence_sequence([SCORE[v] for v in folded if v is not None])
+        if decided(interval, thresholds) or end >= len(order):
+            break
+    context.say(f"sequential: judged {len(prefix)} of {len(order)} items; anytime-valid win-rate interval "
+                f"[{interval.lower:.3f}, {interval.upper:.3f}]")
+    extra = outcome.stats.get("extra", {})
+    if "cached_replies_used" in extra:  # replies this run asked at an earlier look are not from an earlier run
+        extra["cached_replies_used"] = max(0, extra["cached_replies_used"] - (calls - outcome.stats["judge_calls"]))
+    extra.update(tokens)
+    outcome.stats["judge_calls"] = calls
+    if outcome.stats.get("cost_usd") is not None:
+        outcome.stats["cost_usd"] = spent
+    info = SequentialInfo(stopped_early=len(prefix) < len(order), items_judged=len(prefix), items_total=len(order),
+                          interval=(interval.lower, interval.upper), batch=batch, seed=options.seed)
+    return outcome, info
 
 
 def _unscored_reason(result: JudgeResult) -> str:

@@ -31,6 +31,7 @@ class ItemVerdicts:
     base_text: str | None = None
     tags: tuple[str, ...] = ()
     identical: bool = False
+    cluster: str | None = None  # items sharing a source (a conversation, a document) share one
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class ItemOutcome:
     tuned_text: str | None = None
     base_text: str | None = None
     tags: tuple[str, ...] = ()
+    cluster: str | None = None
 
 
 def combine_orders(tuned_first: str | None, tuned_second: str | None) -> str | None:
@@ -61,11 +63,14 @@ def win_rate(wins: int, losses: int, ties: int) -> float | None:
 
 
 def bootstrap_ci(scores: Sequence[float], seed: int = 0, resamples: int = 2000,
-                 confidence: float = 0.95) -> list[float] | None:
+                 confidence: float = 0.95, clusters: Sequence[str | None] | None = None) -> list[float] | None:
     """Percentile bootstrap over items of the mean item score (1 win, 0.5 tie, 0 loss).
 
-    Items, not judge calls, are resampled: the two orders of one item are not independent evidence. Fewer
-    than two items give no interval (None).
+    Items, not judge calls, are resampled: the two orders of one item are not independent evidence. With
+    `clusters` (one per score; None: an item of its own), whole clusters are resampled and the statistic is
+    the ratio of their score sums to their item counts: the cluster bootstrap (Field & Welsh, "Bootstrapping
+    clustered data", JRSS-B 69(3), 2007), which "Adding Error Bars to Evals" (Miller 2024, arXiv 2411.00640,
+    section 3) recommends when items share a source. Fewer than two items (or clusters) give no interval.
     """
     from scipy.stats import bootstrap
 
@@ -74,9 +79,35 @@ def bootstrap_ci(scores: Sequence[float], seed: int = 0, resamples: int = 2000,
         return None  # one item says nothing about the spread: [x, x] would claim certainty
     if np.all(data == data[0]):
         return [float(data[0]), float(data[0])]  # no spread to resample
-    result = bootstrap((data,), np.mean, n_resamples=resamples, confidence_level=confidence,
-                       method="percentile", rng=np.random.default_rng(seed))
+    rng = np.random.default_rng(seed)
+    if clusters is not None and any(c is not None for c in clusters):
+        sums, sizes = cluster_totals(data, clusters)
+        if sums.size < 2:
+            return None  # one cluster: no spread between clusters to measure
+        result = bootstrap((sums, sizes), lambda s, n, axis=-1: s.sum(axis=axis) / n.sum(axis=axis), paired=True,
+                           n_resamples=resamples, confidence_level=confidence, method="percentile", rng=rng)
+    else:
+        result = bootstrap((data,), np.mean, n_resamples=resamples, confidence_level=confidence,
+                           method="percentile", rng=rng)
     return [float(result.confidence_interval.low), float(result.confidence_interval.high)]
+
+
+def cluster_totals(scores: Sequence[float], clusters: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray]:
+    """Each cluster's score sum and item count (an item without a cluster is a cluster of its own)."""
+    sums: dict[object, float] = {}
+    sizes: dict[object, int] = {}
+    for index, (score, cluster) in enumerate(zip(scores, clusters)):
+        key = ("item", index) if cluster is None else ("cluster", cluster)
+        sums[key] = sums.get(key, 0.0) + float(score)
+        sizes[key] = sizes.get(key, 0) + 1
+    return np.array(list(sums.values())), np.array(list(sizes.values()), dtype=float)
+
+
+def count_clusters(clusters: Sequence[str | None]) -> int | None:
+    """How many clusters the items form (an item without one counts alone); None when no item has one."""
+    if not any(c is not None for c in clusters):
+        return None
+    return len({("cluster", c) if c is not None else ("item", k) for k, c in enumerate(clusters)})
 
 
 def wilson_ci(wins: int, losses: int, ties: int, confidence: float = 0.95) -> list[float] | None:
@@ -103,6 +134,23 @@ def sign_test(wins: int, losses: int) -> float:
     return float(binomtest(wins, wins + losses, 0.5, alternative="two-sided").pvalue)
 
 
+def clustered_test(scores: Sequence[float], clusters: Sequence[str | None]) -> float:
+    """Two-sided p-value of "mean score = 0.5" with the cluster-robust standard error of "Adding Error Bars
+    to Evals" (Miller 2024, arXiv 2411.00640, equation 4): SE^2 = sum over clusters of (the cluster's summed
+    deviations from the mean)^2 / n^2, then a normal test. Items of one source move together, which the sign
+    test would count as independent evidence."""
+    from scipy.stats import norm
+
+    data = np.asarray(scores, dtype=float)
+    if data.size == 0:
+        return 1.0
+    deviations, _ = cluster_totals(data - data.mean(), clusters)
+    se = float(np.sqrt(np.sum(deviations ** 2)) / data.size)
+    if se == 0:
+        return 1.0 if data.mean() == 0.5 else 0.0
+    return float(2 * norm.sf(abs(data.mean() - 0.5) / se))
+
+
 def position_consistency(items: Sequence[ItemVerdicts]) -> float | None:
     """Share of items, among those with a verdict in both orders, whose two verdicts agree. A judge that
     always prefers the first answer scores 0 on a set where one side is always better."""
@@ -110,6 +158,14 @@ def position_consistency(items: Sequence[ItemVerdicts]) -> float | None:
     if not both:
         return None
     return sum(i.tuned_first == i.tuned_second for i in both) / len(both)
+
+
+def inconsistent_items(items: Sequence[ItemVerdicts]) -> int:
+    """Items whose two orders both gave a verdict and the verdicts disagree: the judge followed the answer
+    order, not the answers. They fold to a tie (combine_orders) but are counted apart from real ties, where
+    both orders said tie."""
+    return sum(i.tuned_first is not None and i.tuned_second is not None and i.tuned_first != i.tuned_second
+               and not i.identical for i in items)
 
 
 def length_correlation(scores: Sequence[float], length_differences: Sequence[float]) -> float | None:
@@ -170,15 +226,16 @@ def pairwise_stats(items: Sequence[ItemVerdicts], seed: int = 0, resamples: int 
     """Counts, win rate with bootstrap and Wilson intervals, sign test, position consistency, length
     correlation, the length- and style-controlled win rates and the breakdown by tag, over the items given."""
     outcomes = [ItemOutcome(i.item_id, combine_orders(i.tuned_first, i.tuned_second), i.tuned_length, i.base_length,
-                            i.tuned_text, i.base_text, i.tags) for i in items]
+                            i.tuned_text, i.base_text, i.tags, i.cluster) for i in items]
     return {**outcome_stats(outcomes, seed=seed, resamples=resamples, confidence=confidence),
-            "position_consistency": position_consistency(items)}
+            "position_consistency": position_consistency(items), "inconsistent": inconsistent_items(items)}
 
 
 def outcome_stats(outcomes: Sequence[ItemOutcome], seed: int = 0, resamples: int = 2000, confidence: float = 0.95,
                   by_tag: bool = True) -> dict:
     """The statistics of folded item verdicts (a judge's, or a panel's majority): everything pairwise_stats
-    reports but position consistency, which needs the orders."""
+    reports but position consistency and inconsistent items, which need the orders."""
+    from evalhub.stats.power import minimum_detectable_effect
     from evalhub.stats.style import sc_win_rate
 
     scored = [o for o in outcomes if o.verdict is not None]
@@ -196,9 +253,14 @@ def outcome_stats(outcomes: Sequence[ItemOutcome], seed: int = 0, resamples: int
         "scored": len(scored),
         "unscored": len(outcomes) - len(scored),
         "win_rate": win_rate(wins, losses, ties),
-        "win_rate_ci": bootstrap_ci(scores, seed=seed, resamples=resamples, confidence=confidence),
+        "win_rate_ci": bootstrap_ci(scores, seed=seed, resamples=resamples, confidence=confidence,
+                                    clusters=[o.cluster for o in scored]),
+        "clusters": count_clusters([o.cluster for o in scored]),
+        # What this many scored items, with this share of ties, can see at 80% power and alpha 0.05.
+        "mde": minimum_detectable_effect(len(scored), ties / len(scored)) if scored and ties < len(scored) else None,
         "wilson_ci": wilson_ci(wins, losses, ties, confidence=confidence),
-        "p_value": sign_test(wins, losses),
+        "p_value": sign_test(wins, losses) if count_clusters([o.cluster for o in scored]) is None
+        else clustered_test(scores, [o.cluster for o in scored]),
         "length_correlation": length_correlation(scores, length_differences),
         "lc_win_rate": lc_win_rate(scores, length_differences),
         "sc_win_rate": sc_win_rate(scores, [o.tuned_text for o in scored], [o.base_text for o in scored])
