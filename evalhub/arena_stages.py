@@ -7,7 +7,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable
 
-from evalhub.contracts import ArenaJudgeStats, ArenaModelRating, ArenaPair, ArenaRequest, ArenaSummary
+from evalhub.contracts import ArenaJudgeStats, ArenaModelRating, ArenaPair, ArenaRequest, ArenaSummary, GateThresholds
 from evalhub.errors import UserError
 from evalhub.records import GoldenItem, Generation, ModelRef
 from evalhub.stages import Answers, split_key
@@ -154,10 +154,24 @@ def summary(run_id: str, request: ArenaRequest, judge_name: str, judged: dict[Pa
                for r in sorted(fitted.ratings, key=lambda r: (r.rating is None, -(r.rating or 0)))]
     stats = [judged[pair]["stats"] for pair in judged]
     adjusted = holm([s["p_value"] if s["scored"] else None for s in stats])
+    # The gate's rule, pair by pair: a pair whose judge followed the answer order, or scored too few of its
+    # items, is never called significant (evalhub/gate.py: information_missing).
+    from types import SimpleNamespace
+
+    from evalhub.gate import information_missing
+
+    missing = [information_missing(SimpleNamespace(n=s["n"], scored=s["scored"],
+                                                   position_consistency=s["position_consistency"]), GateThresholds())
+               for s in stats]
     pairs = [ArenaPair(a=a, b=b, wins=s["wins"], losses=s["losses"], ties=s["ties"], win_rate=s["win_rate"],
                        win_rate_ci=s["win_rate_ci"], p_value=s["p_value"] if s["scored"] else None, p_holm=p,
-                       significant=p is not None and p < request.alpha)
-             for (a, b), s, p in zip(judged, stats, adjusted)]
+                       significant=p is not None and p < request.alpha and reason is None,
+                       position_consistency=s["position_consistency"], inconsistent=s.get("inconsistent"),
+                       mde=s.get("mde"), uninformative=reason)
+             for (a, b), s, p, reason in zip(judged, stats, adjusted, missing)]
+    for pair in pairs:
+        if pair.uninformative:
+            warnings.append(f"{pair.a} vs {pair.b}: {pair.uninformative}; the pair is not called significant")
     scored = sum(s["scored"] for s in stats)
     consistent = [(s["position_consistency"], s["scored"]) for s in stats if s["position_consistency"] is not None]
     weight = sum(n for _, n in consistent)

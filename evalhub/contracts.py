@@ -526,7 +526,11 @@ class ArenaPair(_Part):
     win_rate_ci: Optional[Interval] = None
     p_value: Optional[float] = None      # two-sided sign test
     p_holm: Optional[float] = None       # Holm-adjusted over the arena's pairs
-    significant: bool = False
+    significant: bool = False            # never when `uninformative`
+    position_consistency: Optional[float] = None
+    inconsistent: Optional[int] = None   # items whose two orders both gave a verdict and disagreed
+    mde: Optional[float] = None          # the pair's minimum detectable effect (evalhub/stats/power.py)
+    uninformative: Optional[str] = None  # why the judge's verdicts on this pair carry too little information
 
 
 class ArenaJudgeStats(_Part):

@@ -20,7 +20,8 @@ from tests.fake_openai import FakeOpenAI, completion
 
 SUMMARY_KEYS = {"run_id", "models", "ratings", "pairs", "judge_stats"}
 RATING_KEYS = {"model", "rating", "ci", "rank", "comparisons"}
-PAIR_KEYS = {"a", "b", "wins", "losses", "ties", "win_rate", "win_rate_ci", "p_value", "p_holm", "significant"}
+PAIR_KEYS = {"a", "b", "wins", "losses", "ties", "win_rate", "win_rate_ci", "p_value", "p_holm", "significant",
+             "position_consistency", "inconsistent", "mde", "uninformative"}
 
 
 def _evalhub(*args: str, cwd: Path, env: dict | None = None, timeout: int = 1200) -> subprocess.CompletedProcess:

@@ -320,3 +320,21 @@ def test_compare_sequential_stops_early_on_a_clear_case_with_the_full_verdict(to
     full = compare(tmp_path / "full")
     assert full.returncode == 0  # judging every item gives the same verdict
     assert "sequential" not in json.loads((tmp_path / "full" / "s.json").read_text())["judge_stats"]
+
+
+def test_an_arena_pair_whose_judge_follows_the_order_is_never_significant():
+    from evalhub.arena_stages import summary
+    from evalhub.contracts import ArenaRequest
+
+    request = ArenaRequest(models=("m-a", "m-b"), golden=("g.jsonl",))
+    rows = [{"golden_file": "g.jsonl", "item_id": f"i{k}", "a_position": pos, "verdict": verdict, "is_canary": False}
+            for k in range(40) for pos, verdict in (("A", "win"), ("B", "win" if k < 20 else "loss"))]
+    stats = {"n": 40, "scored": 40, "wins": 20, "losses": 0, "ties": 20, "win_rate": 0.75, "win_rate_ci": (0.65, 0.85),
+             "p_value": 1.9e-6, "position_consistency": 0.5, "inconsistent": 20, "mde": 0.16, "judge_calls": 80,
+             "parse_failures": 0, "cost_usd": None, "unscored": 0}
+    result = summary("arena-1", request, "openai:first", {("m-a", "m-b"): {"judgments": rows, "stats": stats}})
+    pair = result.pairs[0]
+    assert not pair.significant and pair.p_value < 0.05
+    assert pair.uninformative.startswith("position consistency 0.50 < 0.60")
+    assert pair.inconsistent == 20 and pair.mde == 0.16
+    assert any(w.startswith("m-a vs m-b: position consistency 0.50 < 0.60") for w in result.warnings)
