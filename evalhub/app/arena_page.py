@@ -11,7 +11,7 @@ import streamlit as st
 
 from evalhub.errors import UserError
 from evalhub.store import StoreLocation
-from evalhub.store._arenas import list_arenas, load_arena
+from evalhub.store import list_arenas, load_arena
 
 ARENA_PAGE = "Arenas"
 

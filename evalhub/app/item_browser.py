@@ -12,7 +12,7 @@ from evalhub.app.ideal_answers import ideal_answers
 from evalhub.app.labels import Labels, golden_key
 from evalhub.app.text import md_literal
 from evalhub.app.verdicts import ItemVerdict, item_verdicts
-from evalhub.store._leaderboard import RunDetail, StoredGeneration
+from evalhub.store import RunDetail, StoredGeneration
 
 PAGE_SIZE = 10
 SHOW = {

@@ -7,7 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from evalhub.store._leaderboard import StoredModel, StoredRun
+from evalhub.store import StoredModel, StoredRun
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from evalhub.app.leaderboard_table import leaderboard_rows
 from evalhub.app.loading import load_leaderboard
 from evalhub.app.ratings import golden_set_ratings
 from evalhub.store import StoreLocation
-from evalhub.store._leaderboard import LeaderboardData, LeaderboardFilter
+from evalhub.store import LeaderboardData, LeaderboardFilter
 
 LEADERBOARD_PAGE = "Leaderboard"
 RUN_PAGE = "Run details"

@@ -8,7 +8,7 @@ import pandas as pd
 from evalhub.app.labels import Labels
 from evalhub.contracts import RunSummary
 from evalhub.stats.pairwise import ItemVerdicts, pairwise_stats
-from evalhub.store._leaderboard import GoldenSetCounts, ItemOrders, LeaderboardData, StoredRun
+from evalhub.store import GoldenSetCounts, ItemOrders, LeaderboardData, StoredRun
 
 ROW_COLUMNS = ("run_id", "date", "tuned", "tuned_kind", "tuned_id", "base", "base_id", "judge", "largest_forgetting",
                "gate", "golden_set", "golden_key", "golden_file")

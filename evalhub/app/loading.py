@@ -7,7 +7,7 @@ import streamlit as st
 
 from evalhub.errors import UserError
 from evalhub.store import StoreLocation, read_leaderboard, read_run, store_exists
-from evalhub.store._leaderboard import LeaderboardData, LeaderboardFilter, RunChoice, RunDetail, read_run_choices, store_state
+from evalhub.store import LeaderboardData, LeaderboardFilter, RunChoice, RunDetail, read_run_choices, store_state
 
 
 def fill_hint(db: StoreLocation) -> str:

@@ -9,7 +9,7 @@ import pandas as pd
 from evalhub.app.labels import Labels
 from evalhub.stats.pairwise import SCORE
 from evalhub.stats.ranking import bradley_terry_counts
-from evalhub.store._leaderboard import PairCounts
+from evalhub.store import PairCounts
 
 
 def golden_set_ratings(pairs: list[PairCounts], labels: Labels, golden_key: str, n_bootstrap: int = 500) -> pd.DataFrame:

@@ -14,7 +14,7 @@ from evalhub.app.item_browser import show_items
 from evalhub.app.labels import Labels
 from evalhub.app.text import md_literal
 from evalhub.app.verdicts import item_verdicts
-from evalhub.store._leaderboard import RunDetail
+from evalhub.store import RunDetail
 
 
 STATUS_COLORS = alt.Scale(domain=["significant drop", "no significant drop"], range=["#d62728", "#1f77b4"])
@@ -153,6 +153,17 @@ def _panel_and_tags(stats) -> None:
         st.altair_chart(chart)
 
 
+def _answer_metrics(detail: RunDetail) -> None:
+    """Every per-answer metric of the run (`--answer-metric`), in one table whatever each one measures."""
+    metrics = detail.run.summary.answer_metrics
+    if not metrics:
+        return
+    st.subheader("Answer metrics")
+    st.dataframe(pd.DataFrame([{"metric": name, "items": m.n, "base": m.base, "tuned": m.tuned, "delta": m.delta,
+                                "95% CI low": m.ci[0] if m.ci else None, "95% CI high": m.ci[1] if m.ci else None,
+                                "p": m.p_value} for name, m in metrics.items()]), hide_index=True)
+
+
 def _forgetting(detail: RunDetail) -> None:
     if not detail.benchmarks:
         st.caption("This run measured no benchmark (compare with --tasks).")
@@ -208,7 +219,7 @@ def show_run(detail: RunDetail, labels: Labels) -> None:
     st.title(md_literal(f"{labels.models[run.tuned.model_id]} vs {labels.models[run.base.model_id]}"))
     st.caption(md_literal(f"run {run.run_id} · {run.created_at:%Y-%m-%d %H:%M} · judge {run.judge or '–'}"))
     tabs = st.tabs(["Overview", "Judge", "Forgetting", "Perplexity", "Training", "Items"])
-    for tab, section in zip(tabs, (lambda: _overview(detail), lambda: _judge(detail),
+    for tab, section in zip(tabs, (lambda: _overview(detail), lambda: (_judge(detail), _answer_metrics(detail)),
                                    lambda: _forgetting(detail), lambda: _perplexity(detail),
                                    lambda: _training(detail), lambda: show_items(detail, labels))):
         with tab:

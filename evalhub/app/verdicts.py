@@ -7,7 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from evalhub.stats.pairwise import combine_orders
-from evalhub.store._leaderboard import StoredJudgment
+from evalhub.store import StoredJudgment
 
 
 @dataclass(frozen=True)

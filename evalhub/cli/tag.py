@@ -33,7 +33,7 @@ def set_(
 def list_(db: Optional[str] = shared.DB,
           as_json: bool = typer.Option(False, "--json", help="Print the tags as JSON.")) -> None:
     """Every tag: its name, model path, kind, weights hash and when it was set."""
-    from evalhub.store._tags import list_tags
+    from evalhub.store import list_tags
 
     tags = list_tags(shared.resolve_db(db))
     if as_json:

@@ -31,6 +31,8 @@ th{background:#f4f4f4}.pass{color:#070}.fail{color:#b00;font-weight:bold}
 {% for title, uri in figures.items() %}<h3>{{ title }}</h3><img alt="{{ title }}" src="{{ uri }}">{% endfor %}
 {% if s.perplexity %}<h2>Perplexity</h2><table><tr><th>data</th><th>base</th><th>tuned</th><th>change %</th><th>bpb base</th><th>bpb tuned</th></tr>
 {% for name, p in s.perplexity.items() %}<tr><td>{{ name }}</td><td>{{ num(p.base) }}</td><td>{{ num(p.tuned) }}</td><td>{{ num(p.delta_pct, 2) }}</td><td>{{ num(p.bpb_base, 4) }}</td><td>{{ num(p.bpb_tuned, 4) }}</td></tr>{% endfor %}</table>{% endif %}
+{% if s.answer_metrics %}<h2>Answer metrics</h2><table><tr><th>metric</th><th>items</th><th>base</th><th>tuned</th><th>delta</th><th>95% CI</th><th>p</th></tr>
+{% for name, m in s.answer_metrics.items() %}<tr><td>{{ name }}</td><td>{{ m.n }}</td><td>{{ num(m.base) }}</td><td>{{ num(m.tuned) }}</td><td>{{ num(m.delta) }}</td><td>{{ num(m.ci[0] if m.ci else none) }}–{{ num(m.ci[1] if m.ci else none) }}</td><td>{{ num(m.p_value, 4) }}</td></tr>{% endfor %}</table>{% endif %}
 {% if s.benchmarks %}<h2>Forgetting benchmarks</h2><table><tr><th>task</th><th>base</th><th>tuned</th><th>delta</th><th>95% CI</th><th>p</th><th>forgetting</th></tr>
 {% for task, b in s.benchmarks.items() %}<tr><td>{{ task }}</td><td>{{ num(b.base) }}</td><td>{{ num(b.tuned) }}</td><td>{{ num(b.delta) }}</td><td>{{ num(b.ci[0] if b.ci else none) }}–{{ num(b.ci[1] if b.ci else none) }}</td><td>{{ num(b.p_value, 4) }}</td><td class="{{ 'fail' if b.forgetting else 'pass' }}">{{ 'yes' if b.forgetting else 'no' }}</td></tr>{% endfor %}</table>{% endif %}
 {% if s.gate %}<h2>Gate: <span class="{{ 'pass' if s.gate.passed else 'fail' }}">{{ 'passed' if s.gate.passed else 'FAILED' }}</span></h2>

@@ -73,6 +73,13 @@ def render_markdown(summary, config: dict, losses: list[dict]) -> str:
             lo, hi = b.ci or (None, None)
             out.append(f"| {task} | {_fmt(b.base)} | {_fmt(b.tuned)} | {_fmt(b.delta)} | "
                        f"{_fmt(lo)}–{_fmt(hi)} | {_fmt(b.p_value, 4)} | {_fmt(b.forgetting)} |")
+    if summary.answer_metrics:  # any per-answer metric: the same columns, whatever it measures
+        out += ["", "## Answer metrics", "", "| metric | items | base | tuned | delta | 95% CI | p |",
+                "|---|---|---|---|---|---|---|"]
+        for name, m in summary.answer_metrics.items():
+            lo, hi = m.ci or (None, None)
+            out.append(f"| {name} | {m.n} | {_fmt(m.base)} | {_fmt(m.tuned)} | {_fmt(m.delta)} | {_fmt(lo)}–{_fmt(hi)} "
+                       f"| {_fmt(m.p_value, 4)} |")
     if summary.gate:
         out += ["", gate_markdown(summary.gate, summary.run_id)]
     if losses:

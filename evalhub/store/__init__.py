@@ -14,9 +14,17 @@ from evalhub.store._import import ImportResult, import_runs
 from evalhub.store._location import StoreLocation, location
 from evalhub.store._training import save_training_run
 from evalhub.store._runs import list_runs, load_run, run_exists, save_run, save_runs
-from evalhub.store._leaderboard import LeaderboardFilter, read_leaderboard, read_run
+from evalhub.store._leaderboard import (GoldenSetCounts, ItemOrders, LeaderboardData, LeaderboardFilter, PairCounts,
+                                       RunChoice, RunDetail, StoredGeneration, StoredJudgment, StoredModel, StoredRun,
+                                       read_leaderboard, read_run, read_run_choices, store_state)
+from evalhub.store._arenas import list_arenas, load_arena
+from evalhub.store._tags import list_tags
 
 __all__ = ["latest_calibrations", "save_calibration", "default_db_path", "read_connection", "write_connection", "save_run", "list_runs", "load_run", "run_exists",
            "export_parquet", "save_training_run",
            "read_leaderboard", "read_run",
-           "StoreLocation", "location", "store_exists", "check_reachable", "migrate", "save_runs", "import_runs", "ImportResult", "LeaderboardFilter"]
+           "StoreLocation", "location", "store_exists", "check_reachable", "migrate", "save_runs", "import_runs", "ImportResult", "LeaderboardFilter",
+           # what the app reads (evalhub/app imports the store only through these)
+           "GoldenSetCounts", "ItemOrders", "LeaderboardData", "PairCounts", "RunChoice", "RunDetail", "StoredGeneration",
+           "StoredJudgment", "StoredModel", "StoredRun", "read_run_choices", "store_state", "list_arenas", "load_arena",
+           "list_tags"]
