@@ -175,7 +175,8 @@ class CompareRequest(_Settings):
     perplexity_stride: Optional[Positive] = flag(None, "--stride", "Perplexity stride in tokens.")
     tasks: tuple[str, ...] = Field((), description="--tasks")
     answer_metrics: tuple[str, ...] = flag((), "--answer-metric", "Per-answer metric to compare, item by item: words "
-                                                                  "(answer length), refusal; repeatable.")
+                                                                  "(answer length), refusal; repeatable. New ones: "
+                                                                  "docs/adding-a-stage.md.")
     tasks_path: Optional[str] = flag(None, "--tasks-path", "Folder of local lm-eval task YAML files.")
     training_data: Optional[str] = flag(None, "--train-data", "The candidate's training file: golden items "
                                                               "overlapping it are reported.")
