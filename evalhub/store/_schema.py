@@ -285,4 +285,21 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (run_id, stage, name, role, golden_file, item_id)
     );
     """,
+    # 7: blind human review (the app's Review page, `evalhub review import`): one row per run (or arena pair),
+    # golden file, item and reviewer; a new vote replaces the old one. `verdict` is from the candidate's side
+    # (the tuned model, or an arena pair's model `a`), like judgments.verdict; NULL: the reviewer skipped it.
+    """
+    CREATE TABLE human_votes (
+        run_id VARCHAR NOT NULL,
+        pair VARCHAR NOT NULL,             -- '' for a compare run; 'a|b' (models by name) for an arena pair
+        golden_file VARCHAR NOT NULL,
+        item_id VARCHAR NOT NULL,
+        reviewer VARCHAR NOT NULL,
+        verdict VARCHAR,                   -- 'win', 'loss', 'tie' from the candidate's side; NULL: skipped
+        shown_first VARCHAR,               -- 'candidate' or 'baseline': the answer shown as "Answer 1"
+        note VARCHAR,
+        voted_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (run_id, pair, golden_file, item_id, reviewer)
+    );
+    """,
 ]

@@ -1,0 +1,101 @@
+"""Blind human votes (the app's Review page, `evalhub review import`): one row per run (or arena pair), golden
+file, item and reviewer in `human_votes`. A new vote replaces the reviewer's old one; each vote (and each
+import) is its own transaction, so two reviewers voting at once lose nothing."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+from typing import Sequence
+
+from evalhub.errors import UserError
+from evalhub.store._connect import read_connection, store_exists, write_connection
+from evalhub.store._location import StoreArg
+
+VERDICTS = ("win", "loss", "tie")  # from the candidate's side; None: skipped
+_COLUMNS = ("run_id", "pair", "golden_file", "item_id", "reviewer", "verdict", "shown_first", "note", "voted_at")
+
+
+@dataclass(frozen=True)
+class HumanVote:
+    run_id: str
+    golden_file: str
+    item_id: str
+    reviewer: str
+    verdict: str | None          # 'win', 'loss', 'tie' from the candidate's side; None: skipped
+    shown_first: str | None = None  # 'candidate' or 'baseline'
+    note: str | None = None
+    pair: str = ""               # '' for a compare run, 'a|b' for an arena pair
+    voted_at: str | None = None  # set when stored
+
+
+def _check(vote: HumanVote) -> None:
+    if vote.verdict is not None and vote.verdict not in VERDICTS:
+        raise UserError(f"verdict {vote.verdict!r} is not one of {', '.join(VERDICTS)} (or skip)")
+    if not vote.reviewer.strip():
+        raise UserError("a vote needs a reviewer name")
+    if vote.shown_first not in (None, "candidate", "baseline"):
+        raise UserError(f"shown_first {vote.shown_first!r} is not 'candidate' or 'baseline'")
+
+
+def _row(vote: HumanVote, now: str) -> list:
+    return [vote.run_id, vote.pair, vote.golden_file, vote.item_id, vote.reviewer.strip(), vote.verdict,
+            vote.shown_first, vote.note or None, vote.voted_at or now]
+
+
+def _upsert(con, rows: list[list]) -> None:
+    names = ", ".join(_COLUMNS)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in ("verdict", "shown_first", "note", "voted_at"))
+    con.executemany(f"INSERT INTO human_votes ({names}) VALUES ({', '.join('?' for _ in _COLUMNS)}) "
+                    f"ON CONFLICT (run_id, pair, golden_file, item_id, reviewer) DO UPDATE SET {updates}", rows)
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def record_vote(vote: HumanVote, db: StoreArg = None) -> None:
+    """Store one vote in its own transaction, replacing the reviewer's earlier vote on the item."""
+    _check(vote)
+    with write_connection(db) as con:
+        _upsert(con, [_row(vote, _now())])
+
+
+def record_votes(votes: Sequence[HumanVote], db: StoreArg = None) -> int:
+    """Store many votes (an import) in one transaction: all or none. Returns how many were written."""
+    for vote in votes:
+        _check(vote)
+    now = _now()
+    with write_connection(db) as con:
+        _upsert(con, [_row(v, now) for v in votes])
+    return len(votes)
+
+
+def votes_for_run(run_id: str, db: StoreArg = None, pair: str | None = None) -> list[HumanVote]:
+    """Every vote on `run_id` (one pair's only, when `pair` is given), skips included, oldest first."""
+    if not store_exists(db):
+        return []
+    with read_connection(db) as con:
+        if "human_votes" not in con.tables():
+            return []
+        query = f"SELECT {', '.join(_COLUMNS)} FROM human_votes WHERE run_id = ?"
+        params: list = [run_id]
+        if pair is not None:
+            query += " AND pair = ?"
+            params.append(pair)
+        rows = con.execute(query + " ORDER BY voted_at, reviewer, golden_file, item_id", params).fetchall()
+    return [HumanVote(run_id=r[0], pair=r[1], golden_file=r[2], item_id=r[3], reviewer=r[4], verdict=r[5],
+                      shown_first=r[6], note=r[7], voted_at=str(r[8])) for r in rows]
+
+
+def run_items(run_id: str, db: StoreArg = None) -> list[tuple[str, str]]:
+    """The (golden file, item) pairs a compare run answered with both models, in a stable order: what can be
+    reviewed. Empty for an unknown run."""
+    if not store_exists(db):
+        return []
+    with read_connection(db) as con:
+        rows = con.execute(
+            "SELECT golden_file, item_id FROM generations WHERE run_id = ? AND role IN ('base', 'tuned') "
+            "GROUP BY golden_file, item_id HAVING count(DISTINCT role) = 2 ORDER BY golden_file, item_id",
+            [run_id]).fetchall()
+    return [(r[0], r[1]) for r in rows]
