@@ -11,7 +11,7 @@ from evalhub.cli._app import app
 from evalhub.errors import Interrupted, UserError
 
 COMMAND_MODULES = ["compare", "gate", "runs", "demo", "toy", "golden", "leaderboard", "train", "merge", "bench",
-                   "serve", "perplexity", "importing", "tag", "arena", "judge", "train_rl", "rm"]
+                   "serve", "perplexity", "importing", "tag", "arena", "judge", "train_rl", "rm", "review"]
 
 
 def main() -> None:

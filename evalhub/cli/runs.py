@@ -46,7 +46,13 @@ def show(run: str = typer.Argument("latest", help="Run id, a unique prefix, or '
 
     stored = load_run(run, shared.resolve_db(db))
     if as_json:
-        print(json.dumps(stored["summary"].to_json(), indent=2))
+        from evalhub.human import human_summary
+
+        document = stored["summary"].to_json()
+        human = human_summary(stored["run_id"], shared.resolve_db(db))
+        if human is not None:
+            document["human"] = human
+        print(json.dumps(document, indent=2))
     else:
         shared.print_summary(stored["summary"])
 

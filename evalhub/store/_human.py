@@ -99,3 +99,41 @@ def run_items(run_id: str, db: StoreArg = None) -> list[tuple[str, str]]:
             "GROUP BY golden_file, item_id HAVING count(DISTINCT role) = 2 ORDER BY golden_file, item_id",
             [run_id]).fetchall()
     return [(r[0], r[1]) for r in rows]
+
+
+def judge_item_verdicts(run_id: str, db: StoreArg = None) -> dict[str, dict[tuple[str, str], tuple[str | None, str | None]]]:
+    """Per judge of a compare run, (golden file, item) -> (verdict with the candidate shown first, with it shown
+    second), from the tuned model's side (None: that order gave no verdict). A panel's judges each come from
+    `panel_judgments`; a single judge from `judgments`. Canaries are left out."""
+    found: dict[str, dict[tuple[str, str], list]] = {}
+    if not store_exists(db):
+        return {}
+    with read_connection(db) as con:
+        panel = con.execute(
+            "SELECT judge, golden_file, item_id, tuned_position, verdict FROM panel_judgments "
+            "WHERE run_id = ? AND NOT is_canary", [run_id]).fetchall() if "panel_judgments" in con.tables() else []
+        rows = panel or con.execute(
+            "SELECT judge, golden_file, item_id, tuned_position, verdict FROM judgments "
+            "WHERE run_id = ? AND NOT is_canary", [run_id]).fetchall()
+    for judge, golden_file, item_id, position, verdict in rows:
+        orders = found.setdefault(judge, {}).setdefault((golden_file, item_id), [None, None])
+        orders[0 if position == "A" else 1] = verdict
+    return {judge: {key: (v[0], v[1]) for key, v in items.items()} for judge, items in found.items()}
+
+
+def run_answers(run_id: str, db: StoreArg = None) -> dict[tuple[str, str], dict]:
+    """(golden file, item) -> {"prompt", "candidate", "baseline", "ideal"} for a compare run's items both
+    models answered: what a reviewer reads (the ideal answer None where the run did not record it)."""
+    if not store_exists(db):
+        return {}
+    with read_connection(db) as con:
+        rows = con.execute("SELECT golden_file, item_id, role, prompt, output FROM generations "
+                           "WHERE run_id = ? AND role IN ('base', 'tuned')", [run_id]).fetchall()
+        ideal = {(r[0], r[1]): r[2] for r in con.execute(
+            "SELECT golden_file, item_id, output FROM golden_items WHERE run_id = ?", [run_id]).fetchall()} \
+            if "golden_items" in con.tables() else {}
+    found: dict[tuple[str, str], dict] = {}
+    for golden_file, item_id, role, prompt, output in rows:
+        entry = found.setdefault((golden_file, item_id), {"prompt": prompt, "ideal": ideal.get((golden_file, item_id))})
+        entry["candidate" if role == "tuned" else "baseline"] = output
+    return {key: entry for key, entry in sorted(found.items()) if "candidate" in entry and "baseline" in entry}
