@@ -8,27 +8,20 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Optional
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from evalhub.contracts import BenchmarkDelta, Interval, RunSummary
+from evalhub.contracts import BenchmarkDelta, RunSummary
 from evalhub.records import RunRecord
 from evalhub.stages._stage import Results, RunContext
 
 _ITEM_COLUMNS = ("task", "doc_id", "base_correct", "tuned_correct", "base_acc_norm", "tuned_acc_norm")
 
 
-class TaskResult(BaseModel):
-    """One task, base against tuned on the same items (forgetting.py's per-task summary)."""
-
-    model_config = ConfigDict(extra="allow")
+class TaskResult(BenchmarkDelta):
+    """One task, base against tuned on the same items (forgetting.py's per-task summary): the summary's
+    BenchmarkDelta and what the store keeps besides."""
 
     metric: str = "acc"
-    base: Optional[float] = None
-    tuned: Optional[float] = None
-    delta: Optional[float] = None
-    ci: Optional[Interval] = None
-    p_value: Optional[float] = None
-    forgetting: bool = False
     base_acc_norm: Optional[float] = None
     tuned_acc_norm: Optional[float] = None
     n: Optional[int] = None
