@@ -39,4 +39,4 @@ postgres:
 	  || echo "warning: could not install postgresql; the PostgreSQL store tests will be skipped" >&2; }
 
 test: $(STAMP) browser postgres
-	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pytest
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pytest -n 2 --dist loadfile
