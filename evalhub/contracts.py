@@ -144,6 +144,12 @@ class GateThresholds(_Settings):
     min_judge_human_agreement: Optional[Probability] = flag(
         None, "--min-judge-human-agreement", "Fail unless every judge's Cohen's kappa with human labels (its latest "
         "`evalhub judge calibrate` with the run's protocol) is at least this.")
+    # Blind human review (the app's Review page, `evalhub review import`); see evalhub/gate.py's _human_checks.
+    min_human_votes: Optional[Positive] = flag(
+        None, "--min-human-votes", "Human votes on the run's own items that --min-judge-human-agreement needs "
+        "before it uses them instead of the calibration file (default 30).")
+    min_human_win_rate: Optional[Probability] = flag(
+        None, "--min-human-win-rate", "Fail unless the human reviewers' win rate of the candidate is at least this.")
 
     def win_rate_thresholds(self) -> list[float]:
         """The thresholds a sequential run must decide before it may stop judging."""
@@ -151,7 +157,8 @@ class GateThresholds(_Settings):
 
     def any(self) -> bool:
         """Whether a check was asked for (min_scored only qualifies the win-rate checks)."""
-        return any(value is not None for name, value in self.model_dump().items() if name != "min_scored")
+        return any(value is not None for name, value in self.model_dump().items()
+                   if name not in ("min_scored", "min_human_votes"))
 
 
 class CompareRequest(_Settings):

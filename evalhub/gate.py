@@ -30,6 +30,7 @@ __all__ = ["GateThresholds", "POSITION_CONSISTENCY_FLOOR", "SCORED_FLOOR", "eval
 
 POSITION_CONSISTENCY_FLOOR = 0.60
 SCORED_FLOOR = 0.80
+MIN_HUMAN_VOTES = 30  # --min-human-votes' default
 
 
 def load_thresholds(config_file: Path | None, **flags: float | None) -> GateThresholds:
@@ -98,8 +99,9 @@ def _need(part, flag: str, stage_flag: str):
     return part
 
 
-def evaluate_gate(summary: RunSummary, thresholds: GateThresholds) -> GateResult:
-    """Check `summary` against `thresholds`; every threshold given becomes one check."""
+def evaluate_gate(summary: RunSummary, thresholds: GateThresholds, human: dict | None = None) -> GateResult:
+    """Check `summary` against `thresholds`; every threshold given becomes one check. `human`: the run's
+    human-vote statistics (evalhub.human.human_summary), None when nobody voted on it."""
     if not thresholds.any():
         raise UserError("no gate thresholds given; pass e.g. --min-win-rate 0.5 or add a [gate] table to evalhub.toml")
     checks: list[GateCheck] = []
@@ -168,7 +170,8 @@ def evaluate_gate(summary: RunSummary, thresholds: GateThresholds) -> GateResult
             detail = None
         check("min_judge_agreement", t.min_judge_agreement, value, value is not None and value >= t.min_judge_agreement,
               detail)
-    if t.min_judge_human_agreement is not None:
+    on_votes = _human_checks(summary, t, human, check)
+    if t.min_judge_human_agreement is not None and not on_votes:
         stats = _need(stats, "min-judge-human-agreement", "--golden")
         judges = list(stats.judges) if stats.judges else [summary.judge or "the judge"]
         calibrations = stats.calibration or {}
@@ -178,5 +181,39 @@ def evaluate_gate(summary: RunSummary, thresholds: GateThresholds) -> GateResult
         check("min_judge_human_agreement", t.min_judge_human_agreement, value,
               value is not None and value >= t.min_judge_human_agreement,
               f"no calibration of {', '.join(missing)} with the {protocol} protocol; run `evalhub judge calibrate "
-              f"judge_calibration --judge {missing[0]}` first" if missing else None)
+              f"judge_calibration --judge {missing[0]}` first ({_fallback(human, t)})" if missing else
+              f"from the calibration file ({_fallback(human, t)})")
     return GateResult(passed=all(c.passed for c in checks), checks=checks)
+
+
+def _votes_seen(human: dict | None) -> int:
+    return human["n_votes"] if human else 0
+
+
+def _fallback(human: dict | None, t: GateThresholds) -> str:
+    return (f"{_votes_seen(human)} human votes on the run, fewer than --min-human-votes "
+            f"{t.min_human_votes or MIN_HUMAN_VOTES}")
+
+
+def _human_checks(summary: RunSummary, t: GateThresholds, human: dict | None, check) -> bool:
+    """The checks on blind human votes: --min-human-win-rate, and --min-judge-human-agreement on the run's own
+    votes when it has at least --min-human-votes of them (then True: the calibration file is not consulted).
+    The judge's kappa with the reviewers is over the items both scored (evalhub/stats/human.py)."""
+    needed = t.min_human_votes or MIN_HUMAN_VOTES
+    if t.min_human_win_rate is not None:
+        value = human["win_rate"] if human else None
+        check("min_human_win_rate", t.min_human_win_rate, value, value is not None and value >= t.min_human_win_rate,
+              "no human votes on this run; vote on the app's Review page or `evalhub review import VOTES.jsonl`"
+              if value is None else f"{human['n_items']} items voted by {len(human['reviewers'])} reviewers")
+    if t.min_judge_human_agreement is None or _votes_seen(human) < needed:
+        return False
+    agreement = human["judge_agreement"]
+    judges = sorted(agreement)
+    undefined = [j for j in judges if agreement[j]["kappa"] is None]
+    value = None if undefined or not judges else min(agreement[j]["kappa"] for j in judges)
+    per_judge = ", ".join(f"{j} kappa {agreement[j]['kappa']} over {agreement[j]['n']} items" for j in judges)
+    check("min_judge_human_agreement", t.min_judge_human_agreement, value,
+          value is not None and value >= t.min_judge_human_agreement,
+          f"from the run's own {human['n_votes']} human votes (at least --min-human-votes {needed}): "
+          + (per_judge or "no judge verdicts on the voted items"))
+    return True

@@ -192,3 +192,41 @@ def test_import_with_an_unknown_item_names_file_line_and_stores_nothing(store, t
     votes.write_text('{"run_id": "other", "item_id": "i1", "reviewer": "ana", "verdict": "tie"}\n')
     done = _evalhub("review", "import", votes, "--db", store)
     assert done.returncode == 2 and f"{votes}:1: no run 'other'" in done.stderr
+
+
+def test_gate_holds_the_judge_to_the_runs_own_votes_once_there_are_enough(store, tmp_path):
+    import json
+
+    save_run(_six_item_run(), store)
+    assert _evalhub("review", "import", _votes_file(tmp_path / "v.jsonl", "run-6", _HUMAN), "--db", store).returncode == 0
+
+    def gate(*flags):
+        out = tmp_path / f"gate-{len(list(tmp_path.iterdir()))}.json"
+        done = _evalhub("gate", "run-6", "--db", store, "--json", out, *flags)
+        return done, ({c["name"]: c for c in json.loads(out.read_text())["checks"]} if out.exists() else None)
+
+    # 10 votes >= 5: the judge's kappa with the reviewers (5/11 = 0.4545) decides
+    done, checks = gate("--min-judge-human-agreement", "0.45", "--min-human-votes", "5")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert checks["min_judge_human_agreement"]["value"] == pytest.approx(5 / 11)
+    assert "from the run's own 10 human votes" in checks["min_judge_human_agreement"]["detail"]
+    done, checks = gate("--min-judge-human-agreement", "0.5", "--min-human-votes", "5")
+    assert done.returncode == 1 and not checks["min_judge_human_agreement"]["passed"]
+    # fewer votes than the default 30: the calibration file's result, and this judge was never calibrated
+    done, checks = gate("--min-judge-human-agreement", "0.45")
+    assert done.returncode == 1
+    detail = checks["min_judge_human_agreement"]["detail"]
+    assert "no calibration of" in detail and "10 human votes on the run, fewer than --min-human-votes 30" in detail
+    # the humans' own verdict: 7/12 = 0.583
+    done, checks = gate("--min-human-win-rate", "0.55")
+    assert done.returncode == 0 and checks["min_human_win_rate"]["value"] == pytest.approx(7 / 12)
+    done, checks = gate("--min-human-win-rate", "0.6")
+    assert done.returncode == 1 and not checks["min_human_win_rate"]["passed"]
+
+
+def test_gate_on_human_win_rate_without_votes_fails_naming_how_to_vote(tmp_path):
+    db = tmp_path / "s.duckdb"
+    save_run(_six_item_run(), db)
+    done = _evalhub("gate", "run-6", "--db", db, "--min-human-win-rate", "0.5")
+    assert done.returncode == 1
+    assert "review import" in done.stdout + done.stderr

@@ -33,7 +33,12 @@ def gate(
     shared.check_output_file(junit, "--junit")
     shared.check_output_file(summary_md, "--summary")
     stored = load_run(run, shared.resolve_db(db))
-    result = evaluate_gate(stored["summary"], thresholds)
+    human = None
+    if thresholds.min_judge_human_agreement is not None or thresholds.min_human_win_rate is not None:
+        from evalhub.human import human_summary
+
+        human = human_summary(stored["run_id"], shared.resolve_db(db))
+    result = evaluate_gate(stored["summary"], thresholds, human)
     shared.emit_gate(result, stored["run_id"], junit, summary_md)
     shared.write_json(json_path, {"run_id": stored["run_id"], **result.model_dump(mode="json")})
     print(f"gate {'passed' if result.passed else 'FAILED'} for run {stored['run_id']}")
