@@ -81,9 +81,15 @@ def _train_toy_adapter(toy_world: Path, toy_manifest: dict, folder: Path, steps:
 def toy_rm(toy_world: Path, toy_manifest: dict) -> Path:
     """A reward model trained on the toy world's preference pairs with the shipped toy_rm config, trained once
     and cached beside the toy world like the demo adapter."""
+    return trained_toy_rm(toy_world)
+
+
+def trained_toy_rm(world: Path) -> Path:
+    """The shipped toy_rm config trained on `world`'s preference pairs (any seed's world), cached beside it."""
     from filelock import FileLock
 
-    folder = toy_world.parent / f"{toy_world.name}-adapters" / "rm-toy_rm-seed0"
+    manifest = json.loads((world / "manifest.json").read_text())
+    folder = world.parent / f"{world.name}-adapters" / "rm-toy_rm-seed0"
     folder.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(folder) + ".lock"):
         if not (folder / "adapter_config.json").exists():
@@ -95,7 +101,8 @@ def toy_rm(toy_world: Path, toy_manifest: dict) -> Path:
             threads = torch.get_num_threads()
             torch.set_num_threads(1)  # the toy model gains nothing from a second thread on a busy machine
             try:
-                train_rm(toy_settings(RMSettings, "toy_rm", output=folder, golden=[], seed=0))
+                train_rm(toy_settings(RMSettings, "toy_rm", base=world / manifest["base"], data=world / manifest["dpo"],
+                                      output=folder, golden=[], seed=0))
             finally:
                 torch.set_num_threads(threads)
     return folder

@@ -62,7 +62,7 @@ def test_verdicts_are_deterministic_and_blind_to_order(golden):
 
 
 def test_the_better_translation_wins_on_the_toy_worlds_preference_pairs(toy_world, toy_manifest):
-    """DPO pairs: the chosen translation has every word right, the rejected one a word wrong."""
+    """DPO pairs: the chosen translation has every word right, the rejected one a word wrong or off the task."""
     rows = [json.loads(line) for line in (toy_world / toy_manifest["dpo"]).read_text().splitlines()[:60]]
     items = [GoldenItem(id=f"dpo-{n}", instruction=row["prompt"], output=row["chosen"]) for n, row in enumerate(rows)]
     stats = judged(items, [r["chosen"] for r in rows], [r["rejected"] for r in rows]).stats

@@ -2,8 +2,8 @@
 panel, calibration) and `evalhub train grpo|rloo`, with real TRL, peft and transformers.
 
 The reward model is trained once per session (tests/conftest.py: toy_rm, cached beside the toy world) on the
-toy's preference pairs, whose rejected answer has one Zorvish word swapped; it is measured here on the pairs
-its training held out, recomputed from its saved weights.
+toy's preference pairs, whose rejected answer has one Zorvish word swapped or is the base's off-task answer;
+it is measured here on the pairs its training held out, recomputed from its saved weights.
 """
 
 from __future__ import annotations
@@ -66,6 +66,16 @@ def test_reward_model_learns_the_toy_preferences(toy_rm: Path, held_out_pairs: P
     assert set(summary["by_tag"]) == {"2-words", "3-words"}
     assert sum(t["n"] for t in summary["by_tag"].values()) == 30
     assert "accuracy" in result.stdout and "3-words" in result.stdout
+
+
+def test_the_toy_reward_model_learns_on_another_seed():
+    """The shipped toy_rm config is not tuned to seed 0: on the world of seed 1 it also ranks the held-out
+    pairs at least 0.8 right (each world and its reward model are built once and cached)."""
+    from evalhub.toy import build_toy_world
+    from tests.conftest import trained_toy_rm
+
+    record = json.loads((trained_toy_rm(build_toy_world(seed=1, quiet=True)) / "training.json").read_text())
+    assert record["metrics"]["eval_accuracy"] >= 0.8 and record["metrics"]["eval_accuracy_start"] < 0.7
 
 
 def test_rm_eval_bad_input_is_one_line_exit_2(toy_adapter: Path, toy_rm: Path, held_out_pairs: Path, tmp_path):

@@ -51,7 +51,8 @@ class Family:
     shape: dict = field(default_factory=lambda: dict(SHAPE))
     # Threads for pretraining; None: torch's default. A model this small gains nothing from a second thread
     # (measured on a busy 2-core machine: a Llama build took 277 s on one thread, 306 s on two, byte-identical),
-    # and leaves the other core to other work. Llama keeps the default so its cache key stays as it was.
+    # and leaves the other core to other work. A fixed count also makes the bytes independent of the machine's
+    # thread setting (OMP_NUM_THREADS, pytest-xdist workers): two threads sum in another order than one.
     pretrain_threads: int | None = 1
 
     def spec_hash(self) -> str:
@@ -65,7 +66,7 @@ LLAMA = Family(
         "{{ bos_token }}{% for message in messages %}<|{{ message['role'] }}|>\n{{ message['content'] }}</s>\n"
         "{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}"),
     special_tokens=("<pad>", "<s>", "</s>", "<unk>", "<|system|>", "<|user|>", "<|assistant|>"),
-    bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>", add_bos=True, pretrain_threads=None,
+    bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>", add_bos=True,
 )
 
 # Qwen2-Instruct's published template (a default system message when the conversation has none).

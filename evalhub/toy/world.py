@@ -1,7 +1,7 @@
 """The toy world's text: a made-up geography the base model learns, and a translation domain it does not.
 
-Everything here is plain Python driven by one `random.Random(seed)`, so the same seed gives the same
-corpus byte for byte. The model-building half lives in `build.py`.
+Everything here is plain Python driven by `random.Random(seed)` (and one more generator derived from the
+seed), so the same seed gives the same corpus byte for byte. The model-building half lives in `build.py`.
 
 General knowledge: each invented country has a capital, a flag colour and a national animal. The base is
 pretrained on sentences and chat answers stating these facts, and a multiple-choice task asks them back.
@@ -145,6 +145,14 @@ def make_world(seed: int) -> ToyWorld:
         swapped = list(words)
         swapped[rng.randrange(len(words))] = rng.choice([w for w in ENGLISH_WORDS if w not in words])
         world.dpo_rows.append({"prompt": prompt, "chosen": _translate(phrase), "rejected": _translate(" ".join(swapped))})
+    # Every third pair's rejected answer is what the untuned base says instead (a general fact, off the task), as
+    # real preference data pairs a good answer with a base model's. A reward model trained on swapped words
+    # alone learns nothing about answers off the task, and then ranks the base above any tuned model. A separate
+    # generator keeps every draw above, and so the base model and the SFT data, as they were.
+    off_task = random.Random(f"{seed}-off-task")
+    base_answers = [answer for question, answer in world.chat_pretrain if not question.startswith(("Repeat", "Tell"))]
+    for row in world.dpo_rows[::3]:
+        row["rejected"] = off_task.choice(base_answers)
     for phrase in heldout:
         world.heldout_domain.append(f"{phrase} — {_translate(phrase)}")
     return world
