@@ -86,3 +86,13 @@ def test_fit_is_the_maximum_a_posteriori_of_the_model():
     got = {r.model: r.rating for r in bradley_terry(outcomes, n_bootstrap=0, prior_sd=2.0)}
     for name, theta in zip(names, expected):
         assert got[name] == pytest.approx(1000 + ELO_PER_LOGIT * theta, abs=0.01)
+
+
+def test_a_clean_sweep_keeps_its_estimate_inside_the_interval():
+    # Every resample of a sweep is the data itself: each refit lands on the estimate only up to the optimizer's
+    # tolerance, which once put the upper bound 3e-12 below the rating (the app's pooled leaderboard ranking).
+    from evalhub.stats.ranking import bradley_terry_counts
+
+    for n in range(1, 201):
+        for rating in bradley_terry_counts({("x", "y", 1.0): n}, n_bootstrap=20):
+            assert rating.ci_lo <= rating.rating <= rating.ci_hi, n

@@ -151,6 +151,10 @@ def bradley_terry_counts(outcomes: Mapping[tuple[str, str, float], int], n_boots
 
     alpha = (1 - confidence) / 2
     lo, hi = np.quantile(resampled, [alpha, 1 - alpha], axis=0) if n_bootstrap else (theta, theta)
+    # Where every resample is the data itself (one outcome throughout, e.g. every item won), each refit lands on
+    # the estimate only up to the optimizer's tolerance, so a percentile bound could sit a rounding error inside
+    # it; the interval holds the estimate by construction.
+    lo, hi = np.minimum(lo, theta), np.maximum(hi, theta)
     counts = np.bincount(first, count, len(models)) + np.bincount(second, count, len(models))
     ratings = [
         Rating(model=model, rating=float(ELO_CENTRE + ELO_PER_LOGIT * theta[i]),
