@@ -50,9 +50,9 @@ class Family:
     attention_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
     shape: dict = field(default_factory=lambda: dict(SHAPE))
     # Threads for pretraining; None: torch's default. A model this small gains nothing from a second thread
-    # (measured on a busy 2-core machine: a Llama build took 277 s on one thread, 306 s on two, byte-identical),
-    # and leaves the other core to other work. A fixed count also makes the bytes independent of the machine's
-    # thread setting (OMP_NUM_THREADS, pytest-xdist workers): two threads sum in another order than one.
+    # (measured on a busy 2-core machine: a Llama build took 277 s on one thread, 306 s on two), and a fixed
+    # count keeps the bytes independent of the thread setting (OMP_NUM_THREADS, pytest-xdist workers): the
+    # Llama world built on two threads differs from the one built on one, as their sums run in another order.
     pretrain_threads: int | None = 1
 
     def spec_hash(self) -> str:
