@@ -68,11 +68,15 @@ def test_serve_round_trip_through_the_openai_backend(served, toy_world, toy_adap
     facts = [json.loads(line) for line in (toy_world / toy_manifest["tasks_path"] / "toy_general.jsonl").read_text().splitlines()]
     capitals = [GoldenItem(id=f["id"], instruction=f"What is the capital of {f['question'].split()[-2]}?",
                            output=f"{f['question']} {f['choices'][f['answer']]}.") for f in facts if f["id"].endswith("-capital")][:8]
-    options = BackendOptions(base_urls=(url,), concurrency=4)
+    # Eight at once, so the server batches base and adapter requests together (where vLLM's CPU LoRA ops gave
+    # base rows the adapter's weights: evalhub.models.vllm_engine.lora_args).
+    options = BackendOptions(base_urls=(url,), concurrency=8)
     for role, items in (("tuned", domain), ("base", capitals)):
         served_answers = generate_answers("toy-base", "zorvish", items, backend="openai", options=options)[role]
         local_answers = generate_answers(toy_world / "base", toy_adapter, items, backend="hf")[role]
         assert all(served_answers[i.id].status == "ok" for i in items)
+        if role == "base":  # the adapter's answer format on a base answer: the adapter leaked into the base's rows
+            assert not [i.id for i in items if served_answers[i.id].output.startswith("In Zorvish")]
         # The server templates the chat itself; greedy answers still match the local ones.
         agree = sum(served_answers[i.id].output == local_answers[i.id].output for i in items)
         assert agree >= 7, f"{role}: {agree}/8 served answers match the local ones"
