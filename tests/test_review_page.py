@@ -1,0 +1,94 @@
+"""The Review page's decisions (evalhub/app/review_queue.py): the reviewer from the proxy's header, the blind
+answer order, what a button means from the candidate's side, and which items each triage picks; then the page
+itself through Streamlit's AppTest on a small store (a typed reviewer name, votes stored, nothing revealed)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from evalhub.app.review_queue import (AGAINST_REVIEWERS, ALL, DISPUTED, SAMPLE, judge_disputed, proxy_user,
+                                      review_queue, reviewers_disputed, shown_first, verdict_of)
+from evalhub.store import HumanVote
+
+
+def _vote(item: str, reviewer: str, verdict: str | None) -> HumanVote:
+    return HumanVote(run_id="r", golden_file="g", item_id=item, reviewer=reviewer, verdict=verdict)
+
+
+def test_the_proxy_header_names_the_reviewer():
+    assert proxy_user({"X-Forwarded-User": "ana"}) == "ana"
+    assert proxy_user({"x-auth-request-user": " bo "}) == "bo"  # header names are case-insensitive
+    assert proxy_user({"X-Forwarded-User": "ana", "X-Auth-Request-User": "bo"}) == "ana"
+    assert proxy_user({"X-Forwarded-User": "  ", "Host": "evalhub"}) is None
+    assert proxy_user(None) is None
+
+
+def test_answer_order_is_stable_per_reviewer_and_item_and_mixed_across_items():
+    items = [("g", f"i{n}") for n in range(200)]
+    orders = [shown_first("ana", "r", item) for item in items]
+    assert orders == [shown_first("ana ", "r", item) for item in items]  # every rerun, the same order
+    # Random, not fixed: both orders occur about equally (binomial(200, 1/2): 100 +- 3 sd is 79..121).
+    assert 79 <= Counter(orders)["candidate"] <= 121
+    assert orders != [shown_first("bo", "r", item) for item in items]  # another reviewer, another order
+    assert orders != [shown_first("ana", "r2", item) for item in items]
+
+
+def test_buttons_map_to_the_candidates_verdict_through_the_order_shown():
+    assert verdict_of("1", "candidate") == "win"
+    assert verdict_of("2", "candidate") == "loss"
+    assert verdict_of("1", "baseline") == "loss"
+    assert verdict_of("2", "baseline") == "win"
+    assert verdict_of("tie", "baseline") == verdict_of("tie", "candidate") == "tie"
+    assert verdict_of("skip", "candidate") is None
+    with pytest.raises(ValueError):
+        verdict_of("3", "candidate")
+    with pytest.raises(ValueError):
+        verdict_of("1", "tuned")
+
+
+# Judge verdicts from the candidate's side: (candidate shown first, candidate shown second).
+_ONE_JUDGE = {"j": {("g", "agree"): ("win", "win"), ("g", "orders"): ("win", "loss"),
+                    ("g", "half"): ("win", None), ("g", "tie"): ("tie", "tie")}}
+_PANEL = {"j1": {("g", "a"): ("win", "win"), ("g", "b"): ("loss", "loss"), ("g", "c"): ("tie", "tie")},
+          "j2": {("g", "a"): ("win", "win"), ("g", "b"): ("win", "win"), ("g", "c"): (None, None)}}
+
+
+def test_disputed_items_are_order_disagreements_and_panel_splits():
+    # One order missing is unscored, not a dispute.
+    assert judge_disputed(_ONE_JUDGE) == {("g", "orders")}
+    # b: the panel's judges split; c: j2 gave no verdict, so nobody disagrees with j1.
+    assert judge_disputed(_PANEL) == {("g", "b")}
+
+
+def test_items_where_judges_and_other_reviewers_disagree():
+    votes = [_vote("agree", "bo", "loss"), _vote("tie", "bo", "tie"), _vote("orders", "bo", "loss"),
+             _vote("agree", "ana", "win"), _vote("half", "bo", None)]
+    # agree: the judge says win, bo (the only other reviewer) loss; orders: the judge's orders fold to a tie,
+    # bo says loss; tie: they agree; half: bo skipped; ana's own vote is not "earlier reviewers".
+    assert reviewers_disputed(_ONE_JUDGE, votes, "ana") == {("g", "agree"), ("g", "orders")}
+    # For bo, only ana's vote counts: she agrees with the judge.
+    assert reviewers_disputed(_ONE_JUDGE, votes, "bo") == set()
+
+
+def test_queue_skips_what_the_reviewer_voted_on_and_counts_progress():
+    items = [("g", "tie"), ("g", "agree"), ("g", "orders"), ("g", "half")]
+    votes = [_vote("agree", "ana", "win"), _vote("half", "ana", None), _vote("tie", "bo", "tie")]
+    queue = review_queue(ALL, items, _ONE_JUDGE, votes, "ana")
+    assert queue.selected == sorted(items)
+    assert queue.todo == [("g", "orders"), ("g", "tie")]  # a skip counts as seen
+    assert queue.voted == 2
+    assert review_queue(DISPUTED, items, _ONE_JUDGE, votes, "ana").todo == [("g", "orders")]
+    assert review_queue(AGAINST_REVIEWERS, items, _ONE_JUDGE, votes, "ana").selected == []  # bo agrees with it
+    with pytest.raises(ValueError):
+        review_queue("worst", items, _ONE_JUDGE, votes, "ana")
+
+
+def test_the_random_sample_is_seeded_and_the_same_for_every_reviewer():
+    items = [("g", f"i{n:02d}") for n in range(30)]
+    first = review_queue(SAMPLE, items, {}, [], "ana", seed=3, size=5)
+    assert len(first.selected) == 5 and len(set(first.selected)) == 5
+    assert first.selected == review_queue(SAMPLE, list(reversed(items)), {}, [], "bo", seed=3, size=5).selected
+    assert first.selected != review_queue(SAMPLE, items, {}, [], "ana", seed=4, size=5).selected
+    assert sorted(review_queue(SAMPLE, items, {}, [], "ana", seed=3, size=99).selected) == items
