@@ -92,3 +92,66 @@ def test_the_random_sample_is_seeded_and_the_same_for_every_reviewer():
     assert first.selected == review_queue(SAMPLE, list(reversed(items)), {}, [], "bo", seed=3, size=5).selected
     assert first.selected != review_queue(SAMPLE, items, {}, [], "ana", seed=4, size=5).selected
     assert sorted(review_queue(SAMPLE, items, {}, [], "ana", seed=3, size=99).selected) == items
+
+
+# ---------------------------------------------------------------- the page, through Streamlit's AppTest
+
+def _review_app(monkeypatch, db):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import REPO
+
+    monkeypatch.setenv("EVALHUB_DB", str(db))
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
+    at.sidebar.radio(key="page").set_value("Review").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _texts(at) -> list[str]:
+    """Every text the page draws (main area and sidebar), whatever the element."""
+    found = []
+    for root in (at.main, at.sidebar):
+        for kind in ("text", "markdown", "caption", "subheader", "title", "info", "success", "error"):
+            found += [str(e.value) for e in root.get(kind)]
+        for kind in ("selectbox", "radio"):
+            for widget in root.get(kind):
+                found += [str(option) for option in widget.options]  # as drawn (formatted)
+    return found
+
+
+def test_a_typed_reviewer_votes_blind_and_each_vote_is_stored_from_the_candidates_side(monkeypatch, tmp_path):
+    from evalhub.store import save_run, votes_for_run
+    from tests.test_human_votes import _six_item_run
+
+    db = tmp_path / "s.duckdb"
+    save_run(_six_item_run("run-6"), db)
+    at = _review_app(monkeypatch, db)
+    assert [b.label for b in at.button] == ["Start reviewing"], "no vote before the reviewer is named"
+    at.text_input(key="reviewer_typed").input("ana")
+    at.button[0].click().run()  # the form's "Start reviewing"
+    at.radio(key="review_triage").set_value("all").run()
+    pressed = ["1", "2", "tie", "skip", "1"]
+    shown = []
+    for choice in pressed:
+        answers = [t.value for t in at.main.get("text") if t.value.startswith(("base says", "tuned says"))]
+        shown.append(answers)
+        if choice == "tie":
+            at.text_input(key="review_note:run-6:g.jsonl:i3").input("close call")
+        at.button(key=f"review_vote_{choice}").click().run()
+        assert not at.exception, [e.value for e in at.exception]
+    assert any("5 voted / 6 to review" in str(p.proto.text) for p in at.get("progress"))
+    votes = {v.item_id: v for v in votes_for_run("run-6", db)}
+    assert sorted(votes) == ["i1", "i2", "i3", "i4", "i5"]  # one item after another, in the stable order
+    for (item, vote), choice, answers in zip(sorted(votes.items()), pressed, shown):
+        assert vote.reviewer == "ana"
+        assert vote.shown_first == shown_first("ana", "run-6", ("g.jsonl", item))
+        # "Answer 1" on the page was the answer of the side stored as shown first.
+        assert answers == ([f"tuned says {item}", f"base says {item}"] if vote.shown_first == "candidate"
+                           else [f"base says {item}", f"tuned says {item}"])
+        assert vote.verdict == verdict_of(choice, vote.shown_first)
+    assert votes["i3"].note == "close call"
+    page = "\n".join(_texts(at))
+    assert "tuned says i6" in page  # the sixth item is up next
+    for secret in ("/models/base", "/adapters/a", "reference"):  # the models' paths, the judge
+        assert secret not in page, secret

@@ -4,8 +4,9 @@
 It ships inside the package, so an installed evalhub (a wheel, no source tree) can start the app. It reads
 the store named by EVALHUB_DB (a DuckDB file or a PostgreSQL URL; or ./evalhub.duckdb, or the sidebar's
 field) through short-lived read-only connections, so a running `evalhub compare` can always write its run.
-The leaderboard aggregates in the store. Three pages: the leaderboard (the arenas listed under it), one run's
-details (`?run=RUN_ID` links straight to it), and one arena's ratings, win-rate matrix and pairs.
+The leaderboard aggregates in the store. Four pages: the leaderboard (the arenas listed under it), one run's
+details (`?run=RUN_ID` links straight to it), one arena's ratings, win-rate matrix and pairs, and the blind
+Review page, where reviewers vote on a run's items (its only write: one vote, one transaction).
 """
 
 import streamlit as st
@@ -14,6 +15,7 @@ from evalhub.app.arena_page import ARENA_PAGE, show_arena_list, show_arenas
 from evalhub.app.labels import store_labels
 from evalhub.app.leaderboard_page import LEADERBOARD_PAGE, RUN_PAGE, show_leaderboard
 from evalhub.app.loading import load_leaderboard, load_run, load_run_choices, state_of
+from evalhub.app.review_page import REVIEW_PAGE, show_review
 from evalhub.app.run_page import show_run
 from evalhub.errors import UserError
 from evalhub.store import default_db_path, location
@@ -40,7 +42,7 @@ if index is not None:
     if "page" not in st.session_state and st.query_params.get("run"):  # a link straight to a run
         if st.query_params["run"] in {choice.run_id for choice in load_run_choices(db, state)}:
             st.session_state["page"], st.session_state["run_id"] = RUN_PAGE, st.query_params["run"]
-    page = st.sidebar.radio("Page", [LEADERBOARD_PAGE, RUN_PAGE, ARENA_PAGE], key="page")
+    page = st.sidebar.radio("Page", [LEADERBOARD_PAGE, RUN_PAGE, ARENA_PAGE, REVIEW_PAGE], key="page")
     if page == RUN_PAGE:
         runs = {choice.run_id: choice for choice in load_run_choices(db, state)}
         if st.session_state.get("run_id") not in runs:  # another store was picked, or a link named an unknown run
@@ -57,6 +59,9 @@ if index is not None:
     elif page == ARENA_PAGE:
         st.query_params.pop("run", None)
         show_arenas(db, state)
+    elif page == REVIEW_PAGE:  # blind: nothing on it names a model
+        st.query_params.pop("run", None)
+        show_review(db, load_run_choices(db, state))
     else:
         st.query_params.pop("run", None)
         show_leaderboard(db, index, labels, state)
