@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import time
 from pathlib import Path
 
 from evalhub.compare import CompareRequest, CompareResult, run_compare
+from evalhub.quiet import library_output_to, progress
 
 DEMO_STEPS = 80  # the toy LoRA learns the answer format in ~50 steps and then the suffixes
 
@@ -24,6 +27,7 @@ def demo_adapter(toy: Path, seed: int) -> Path:
 
 
 def _train_once(toy: Path, manifest: dict, adapter: Path, seed: int) -> Path:
+    from trainers._common import training_summary
     from trainers.config import toy_settings
     from trainers.sft import SFTSettings, train_sft
 
@@ -31,10 +35,20 @@ def _train_once(toy: Path, manifest: dict, adapter: Path, seed: int) -> Path:
         print(f"evalhub demo: reusing the adapter trained earlier at {adapter}", file=sys.stderr)
         return adapter
     print("evalhub demo: training a LoRA adapter on the toy domain ...", file=sys.stderr)
-    # train_sft stages its output and moves it into place only on success: a killed training leaves nothing.
-    # The toy config's hyperparameters (evalhub's defaults are for real models), for longer than its 60 steps.
-    return train_sft(toy_settings(SFTSettings, "toy_sft", base=toy / manifest["base"], data=toy / manifest["sft"],
-                                  output=adapter, max_steps=DEMO_STEPS, seed=seed, golden=[]))
+    # The Trainer's logs and the libraries' bars go to a log beside the adapter; one bar and a summary stay here.
+    log = Path(f"{adapter}.log")
+    log.unlink(missing_ok=True)
+    started = time.monotonic()
+    with library_output_to(log, on_failure=progress), contextlib.redirect_stdout(sys.stderr):
+        from trainers._progress import StepProgress
+
+        # train_sft stages its output and moves it into place only on success: a killed training leaves nothing.
+        # The toy config's hyperparameters (evalhub's defaults are for real models), for longer than its 60 steps.
+        trained = train_sft(toy_settings(SFTSettings, "toy_sft", base=toy / manifest["base"], data=toy / manifest["sft"],
+                                         output=adapter, max_steps=DEMO_STEPS, seed=seed, golden=[]),
+                            callbacks=(StepProgress("sft"),))
+    print(training_summary(trained, time.monotonic() - started, log), file=sys.stderr)
+    return trained
 
 
 def run_demo(seed: int, db: Path, report_dir: Path, backend: str = "auto") -> CompareResult:

@@ -18,9 +18,14 @@ from typing import Callable, Iterator, TextIO
 _terminal: TextIO | None = None  # the saved standard error while library output is redirected
 
 
+def terminal() -> TextIO:
+    """The terminal's standard error, even while library output is redirected (for evalhub's own bars)."""
+    return _terminal or sys.stderr
+
+
 def progress(message: str) -> None:
     """One line of evalhub's own progress, always on the terminal's standard error."""
-    print(message, file=_terminal or sys.stderr, flush=True)
+    print(message, file=terminal(), flush=True)
 
 
 @contextlib.contextmanager

@@ -71,6 +71,23 @@ def test_cli_writes_adapter_record_curves_and_store_rows(cli_run, toy_world, toy
                            ).fetchone()[0] == pytest.approx(metrics["eval_loss_final"])
 
 
+def test_cli_is_quiet_the_libraries_output_goes_to_the_log(cli_run):
+    """On the terminal: the settings, one bar and the summary; the Trainer's metric dicts, the loading bars and
+    the libraries' warnings in OUTPUT.log beside the output folder (not inside it: its listing is above)."""
+    result, output, _ = cli_run
+    lines = [line for line in result.stderr.replace("\r", "\n").splitlines() if line.strip()]
+    bars = [line for line in lines if line.startswith("sft:")]
+    assert bars and bars[-1].startswith("sft: 100%") and "20/20" in bars[-1]
+    printed = [line for line in lines if not line.startswith("sft:")]
+    assert printed[0].startswith("SFT on ") and len(printed) <= 8, printed
+    record = json.loads((output / "training.json").read_text())["metrics"]
+    assert printed[-4].startswith(f"trained 20 steps in ") and f"best {record['eval_loss_best']:.4g} at step " \
+        f"{record['best_step']}" in printed[-3]
+    log = output.parent / "adapter.log"
+    assert printed[-2:] == [f"  adapter: {output}", f"  the libraries' output: {log}"]
+    assert "{'loss':" not in result.stderr and "'eval_loss':" in log.read_text()
+
+
 def test_training_onto_a_trained_adapter_is_refused_unless_overwrite(cli_run, tmp_path):
     """--output naming an earlier run's adapter: refused (exit 2, one line naming both fixes, the adapter
     untouched); with --overwrite the new run replaces it."""

@@ -13,13 +13,13 @@ import dataclasses
 import json
 import platform
 import shutil
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
 from evalhub.errors import UserError
+from evalhub.quiet import progress
 from trainers.data import file_sha256
 
 ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json")
@@ -142,7 +142,7 @@ def check_contamination(settings: TrainSettings) -> list[dict]:
     findings = []
     for golden_file in settings.golden:
         for finding in contamination_report(load_golden(golden_file), settings.data):
-            print(f"contamination: {golden_file}: {finding.describe(settings.data)}", file=sys.stderr)
+            progress(f"contamination: {golden_file}: {finding.describe(settings.data)}")
             findings.append({"golden": str(golden_file), **dataclasses.asdict(finding)})
     if findings and settings.strict:
         raise UserError(f"{len(findings)} golden item(s) appear in {settings.data} (listed above); remove them from "
@@ -322,7 +322,7 @@ def finish(trainer, watch, staging: Path, method: str, settings: TrainSettings, 
     from trainers._curves import curve_points
 
     if watch.reason:
-        print(f"early stop at step {watch.stopped_at}: {watch.reason}", file=sys.stderr)
+        progress(f"early stop at step {watch.stopped_at}: {watch.reason}")
     trainer.model.save_pretrained(staging, safe_serialization=True)
     points = curve_points(trainer.state.log_history, loss_is_nll=method == "sft")
     validation = settings.validation
@@ -378,3 +378,23 @@ def final_metrics(trainer, watch, points) -> dict[str, Any]:
     if quantized:
         metrics["base_4bit_layers"] = quantized
     return metrics
+
+
+def training_summary(output: Path, seconds: float, log: Path | None) -> str:
+    """The run in a few lines, from its training.json: steps, losses, the best step, time, where it went."""
+    metrics = json.loads((Path(output) / "training.json").read_text())["metrics"]
+
+    def number(key: str) -> str:
+        value = metrics.get(key)
+        return "–" if value is None else f"{value:.4g}"
+
+    lines = [f"trained {metrics['steps']} steps in {seconds:.0f} s: final training loss {number('train_loss_final')}"]
+    if metrics.get("eval_loss_start") is not None:
+        lines.append(f"  validation loss {number('eval_loss_start')} at the start, {number('eval_loss_final')} at the "
+                     f"end, best {number('eval_loss_best')} at step {metrics['best_step']} (the weights kept)")
+    if metrics.get("stopped_early"):
+        lines.append(f"  stopped early: {metrics['stop_reason']}")
+    lines.append(f"  adapter: {output}")
+    if log is not None:
+        lines.append(f"  the libraries' output: {log}")
+    return "\n".join(lines)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evalhub.errors import UserError
+from evalhub.quiet import progress
 from trainers._common import TrainSettings
 from trainers.data import preference_rows
 
@@ -85,14 +86,12 @@ def train_rm(settings: RMSettings, db: Path | None = None, callbacks: tuple = ()
 
 def _finish(trainer, watch, staging: Path, settings: RMSettings, train_rows, eval_rows, contamination, db, scorer):
     """The weights, the held-out accuracy of the weights written, training.json and curves.csv (with accuracy)."""
-    import sys
-
     from trainers import _common
     from trainers._curves import curve_points
     from trainers.data import file_sha256
 
     if watch.reason:
-        print(f"early stop at step {watch.stopped_at}: {watch.reason}", file=sys.stderr)
+        progress(f"early stop at step {watch.stopped_at}: {watch.reason}")
     trainer.model.save_pretrained(staging, safe_serialization=True)
     history = trainer.state.log_history
     points = curve_points(history, loss_is_nll=False)
@@ -105,8 +104,8 @@ def _finish(trainer, watch, staging: Path, settings: RMSettings, train_rows, eva
         held_out = preference_accuracy(scorer, eval_rows)
         metrics.update(eval_accuracy=held_out["accuracy"], eval_margin=held_out["margin"],
                        eval_accuracy_start=margins[min(margins)].get("eval_accuracy") if margins else None)
-        print(f"held-out preference accuracy {held_out['accuracy']:.3f} on {held_out['n']} pairs, "
-              f"mean margin {held_out['margin']:.3f}", file=sys.stderr)
+        progress(f"held-out preference accuracy {held_out['accuracy']:.3f} on {held_out['n']} pairs, "
+                 f"mean margin {held_out['margin']:.3f}")
     data = {"train": {"path": str(settings.data), "sha256": file_sha256(settings.data), "rows": len(train_rows)},
             "validation": {"path": str(settings.validation) if settings.validation else None,
                            "sha256": file_sha256(settings.validation) if settings.validation else None,

@@ -16,11 +16,11 @@ read it), training.json, and curves.csv with the mean reward and the KL to the r
 from __future__ import annotations
 
 import csv
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from evalhub.errors import UserError
+from evalhub.quiet import progress
 from trainers._common import TrainSettings
 
 RL_CURVE_COLUMNS = ("step", "split", "loss", "perplexity", "reward_margin", "reward", "reward_std", "kl")
@@ -225,8 +225,8 @@ def _finish(trainer, watch, staging: Path, method: str, settings: RLSettings, ro
                    kl_final=kls[-1][1] if kls else None, generation="vllm" if use_vllm else "transformers",
                    reward=settings.reward, start_adapter=str(settings.adapter) if settings.adapter else None)
     if rewards:
-        print(f"{method}: mean reward {rewards[0][1]:.3f} (step {rewards[0][0]}) -> {rewards[-1][1]:.3f} "
-              f"(step {rewards[-1][0]})" + (f", KL to the reference {kls[-1][1]:.4f}" if kls else ""), file=sys.stderr)
+        progress(f"{method}: mean reward {rewards[0][1]:.3f} (step {rewards[0][0]}) -> {rewards[-1][1]:.3f} "
+                 f"(step {rewards[-1][0]})" + (f", KL to the reference {kls[-1][1]:.4f}" if kls else ""))
     data = {"train": {"path": str(settings.data), "sha256": file_sha256(settings.data), "rows": len(rows)},
             "validation": {"path": None, "sha256": None, "rows": 0, "lines": None}}
     record = _common.write_record(staging, method, settings, data, metrics, contamination, points, db)

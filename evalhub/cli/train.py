@@ -1,12 +1,14 @@
 """`evalhub train sft|dpo`: train an adapter from a YAML config, with flags that override it.
 
-The adapter's folder is printed on stdout; progress bars and the trainer's logs go to stderr.
+The adapter's folder is printed on stdout. On stderr: the effective settings, one progress bar and a closing
+summary; the libraries' output goes to OUTPUT.log beside the output folder unless --verbose.
 """
 
 from __future__ import annotations
 
 import contextlib
 import sys
+import time
 from pathlib import Path
 from typing import List, Optional
 
@@ -58,16 +60,31 @@ def _overrides(**flags) -> dict:
     return {name: value for name, value in flags.items() if value is not None}
 
 
-def _run(train, settings_class, config: Optional[Path], db: Optional[str], overrides: dict) -> None:
-    from trainers._common import describe_settings
+def _run(train, settings_class, config: Optional[Path], db: Optional[str], overrides: dict, verbose: bool) -> None:
+    from evalhub.quiet import library_output_to, progress
+    from trainers._common import check_output, describe_settings, training_summary
     from trainers.config import load_settings
 
     settings = load_settings(settings_class, config, overrides)
+    check_output(settings.output, settings.overwrite)  # before the log beside it is written
+    method = train.__name__.removeprefix("train_")
     # What will run, before anything heavy loads: every default decided for this machine, spelled out.
-    print(describe_settings(settings, train.__name__.removeprefix("train_").upper()), file=sys.stderr)
-    # Results on stdout, everything else on stderr: the Trainer prints its logs to stdout.
-    with contextlib.redirect_stdout(sys.stderr):
-        output = train(settings, db=shared.resolve_db(db))
+    print(describe_settings(settings, method.upper()), file=sys.stderr)
+    # The libraries' output (the Trainer's metric dicts and bars, loading bars, warnings) goes to a log beside
+    # the output folder, not inside it (the folder holds the adapter and its record only); one bar stays here.
+    log = None if verbose else Path(f"{settings.output}.log")
+    if log is not None:
+        log.unlink(missing_ok=True)
+    started = time.monotonic()
+    with library_output_to(log, on_failure=progress), contextlib.redirect_stdout(sys.stderr):
+        # Results on stdout, everything else on stderr: the Trainer prints its logs to stdout.
+        callbacks = ()
+        if not verbose:
+            from trainers._progress import StepProgress  # imports transformers: its warnings go to the log
+
+            callbacks = (StepProgress(method),)
+        output = train(settings, db=shared.resolve_db(db), callbacks=callbacks)
+    print(training_summary(output, time.monotonic() - started, log), file=sys.stderr)
     print(output)
 
 
@@ -100,6 +117,7 @@ def sft(
     strict: Optional[bool] = STRICT,
     overwrite: bool = OVERWRITE,
     db: Optional[str] = shared.DB,
+    verbose: bool = shared.VERBOSE,
 ) -> None:
     """Supervised fine-tuning (loss on the completion only) through TRL's SFTTrainer."""
     from trainers.sft import SFTSettings, train_sft
@@ -110,7 +128,7 @@ def sft(
         lora_r=lora_r, lora_alpha=lora_alpha, qlora=qlora,
         neftune_alpha=neftune_alpha, packing=packing, full_finetune=full_finetune, learning_rate=learning_rate,
         batch_size=batch_size, seed=seed, validation=validation, eval_steps=eval_steps, patience=patience,
-        golden=golden, strict=strict, overwrite=overwrite or None))
+        golden=golden, strict=strict, overwrite=overwrite or None), verbose)
 
 
 @train_app.command("dpo")
@@ -140,6 +158,7 @@ def dpo(
     strict: Optional[bool] = STRICT,
     overwrite: bool = OVERWRITE,
     db: Optional[str] = shared.DB,
+    verbose: bool = shared.VERBOSE,
 ) -> None:
     """Direct preference optimisation through TRL's DPOTrainer; the reference is the base (adapter disabled)."""
     from trainers.dpo import DPOSettings, train_dpo
@@ -149,4 +168,4 @@ def dpo(
         grad_accum=grad_accum, bf16=bf16, gradient_checkpointing=gradient_checkpointing, target_modules=target_modules,
         lora_r=lora_r, lora_alpha=lora_alpha, qlora=qlora,
         beta=beta, learning_rate=learning_rate, batch_size=batch_size, seed=seed, validation=validation,
-        eval_steps=eval_steps, patience=patience, golden=golden, strict=strict, overwrite=overwrite or None))
+        eval_steps=eval_steps, patience=patience, golden=golden, strict=strict, overwrite=overwrite or None), verbose)

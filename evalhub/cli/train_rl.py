@@ -54,6 +54,7 @@ def rm(
     strict: Optional[bool] = STRICT,
     overwrite: bool = OVERWRITE,
     db: Optional[str] = shared.DB,
+    verbose: bool = shared.VERBOSE,
 ) -> None:
     """A reward model through TRL's RewardTrainer: a LoRA adapter and a score head on the base, trained so the
     chosen answer scores above the rejected one; held-out preference accuracy during and after training."""
@@ -63,15 +64,15 @@ def rm(
         base=base, data=data, output=output, max_steps=max_steps, max_length=max_length, grad_accum=grad_accum,
         target_modules=target_modules, lora_r=lora_r, lora_alpha=lora_alpha, qlora=qlora, learning_rate=learning_rate,
         batch_size=batch_size, seed=seed, validation=validation, eval_steps=eval_steps, golden=golden, strict=strict,
-        overwrite=overwrite or None))
+        overwrite=overwrite or None), verbose)
 
 
-def _rl(method: str, config, db, **flags) -> None:
+def _rl(method: str, config, db, verbose: bool, **flags) -> None:
     from trainers.rl import GRPOSettings, RLOOSettings, train_grpo, train_rloo
 
     train, settings_class = (train_grpo, GRPOSettings) if method == "grpo" else (train_rloo, RLOOSettings)
     flags["overwrite"] = flags.get("overwrite") or None
-    _run(train, settings_class, config, db, _overrides(**flags))
+    _run(train, settings_class, config, db, _overrides(**flags), verbose)
 
 
 def _rl_command(method: str, summary: str):
@@ -100,8 +101,9 @@ def _rl_command(method: str, summary: str):
         strict: Optional[bool] = STRICT,
         overwrite: bool = OVERWRITE,
         db: Optional[str] = shared.DB,
+        verbose: bool = shared.VERBOSE,
     ) -> None:
-        _rl(method, config, db, base=base, adapter=adapter, data=data, reward=reward, output=output,
+        _rl(method, config, db, verbose, base=base, adapter=adapter, data=data, reward=reward, output=output,
             max_steps=max_steps, num_generations=num_generations, max_completion_length=max_completion_length,
             temperature=temperature, beta=beta, use_vllm=use_vllm, grad_accum=grad_accum,
             target_modules=target_modules, lora_r=lora_r, lora_alpha=lora_alpha, qlora=qlora,
