@@ -9,7 +9,7 @@ import streamlit as st
 
 from evalhub.app.labels import Labels
 from evalhub.app.leaderboard_table import leaderboard_rows
-from evalhub.app.loading import load_leaderboard
+from evalhub.app.loading import load_human_win_rates, load_leaderboard
 from evalhub.app.ratings import golden_set_ratings
 from evalhub.store import StoreLocation
 from evalhub.store import LeaderboardData, LeaderboardFilter
@@ -58,6 +58,8 @@ def _table(rows: pd.DataFrame) -> None:
         "wins": "Wins", "ties": "Ties", "losses": "Losses",
         "lc_win_rate": st.column_config.NumberColumn("LC win rate", format="percent",
                                                      help="Length-controlled: the win rate at equal answer lengths"),
+        "human_win_rate": st.column_config.NumberColumn(
+            "Human win rate", format="percent", help="The reviewers' blind votes (Review page); blank: no votes yet"),
         "largest_forgetting": st.column_config.TextColumn(
             "Largest forgetting", help="Largest significant accuracy drop on a benchmark (paired test)"),
         **{c: st.column_config.NumberColumn(f"Δ ppl {c.split(':', 1)[1]}", format="%+.1f%%",
@@ -117,7 +119,7 @@ def show_leaderboard(db: StoreLocation, index: LeaderboardData, labels: Labels, 
     data = index if filters == LeaderboardFilter() else load_leaderboard(db, filters, state)
     if data is None:
         return
-    shown = leaderboard_rows(data, labels)
+    shown = leaderboard_rows(data, labels, load_human_win_rates(db))
     if shown.empty:
         st.info("No run matches these filters.")
         return

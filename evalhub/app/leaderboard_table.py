@@ -1,5 +1,5 @@
-"""The leaderboard's rows: one per run and golden set, with the judge's numbers for that golden set and the
-run's forgetting, perplexity, gate and cost."""
+"""The leaderboard's rows: one per run and golden set, with the judge's numbers for that golden set, the
+reviewers' win rate on it, and the run's forgetting, perplexity, gate and cost."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ import pandas as pd
 
 from evalhub.app.labels import Labels
 from evalhub.contracts import RunSummary
+from evalhub.stats.human import human_stats
 from evalhub.stats.pairwise import ItemVerdicts, pairwise_stats
 from evalhub.store import GoldenSetCounts, ItemOrders, LeaderboardData, StoredRun
 
 ROW_COLUMNS = ("run_id", "date", "tuned", "tuned_kind", "tuned_id", "base", "base_id", "judge", "largest_forgetting",
-               "gate", "golden_set", "golden_key", "golden_file")
+               "gate", "human_win_rate", "golden_set", "golden_key", "golden_file")
 JUDGE_COLUMNS = ("win_rate", "ci_lo", "ci_hi", "wins", "ties", "losses", "lc_win_rate", "cost_usd")
 
 
@@ -53,9 +54,20 @@ def _gate(summary: RunSummary) -> str:
     return "–" if gate is None else "passed" if gate.passed else "FAILED"
 
 
-def leaderboard_rows(data: LeaderboardData, labels: Labels) -> pd.DataFrame:
+def human_win_rates(votes: list[tuple[str, str, str, str, str]]) -> dict[tuple[str, str], float]:
+    """(run, golden file) -> the reviewers' win rate of the candidate (stats.human: each item's majority, a tie
+    counting half), from the store's counted votes (store.compare_votes)."""
+    grouped: dict[tuple[str, str], list] = {}
+    for run_id, golden_file, item_id, reviewer, verdict in votes:
+        grouped.setdefault((run_id, golden_file), []).append((item_id, reviewer, verdict))
+    return {key: human_stats(group)["win_rate"] for key, group in grouped.items()}
+
+
+def leaderboard_rows(data: LeaderboardData, labels: Labels,
+                     human: dict[tuple[str, str], float] | None = None) -> pd.DataFrame:
     """One row per (run, golden set) the store listed, newest first. Runs without a judge stage get one row
-    with no golden set."""
+    with no golden set. `human` (human_win_rates) fills the human column; it is blank where nobody voted."""
+    human = human or {}
     rows = []
     for listed in data.rows:
         run, golden = listed.run, listed.golden
@@ -64,6 +76,7 @@ def leaderboard_rows(data: LeaderboardData, labels: Labels) -> pd.DataFrame:
             "tuned_kind": run.tuned.kind, "tuned_id": run.tuned.model_id, "base": labels.models[run.base.model_id],
             "base_id": run.base.model_id, "judge": run.judge or "–",
             "largest_forgetting": _largest_forgetting(run.summary), "gate": _gate(run.summary),
+            "human_win_rate": human.get((run.run_id, golden.golden_file)) if golden else None,
             **{f"ppl_delta_pct:{name}": p.delta_pct for name, p in (run.summary.perplexity or {}).items()},
         }
         if golden is None:

@@ -77,3 +77,27 @@ def load_run(db: StoreLocation, run_id: str, state: tuple) -> RunDetail | None:
     except UserError as error:
         st.error(str(error))
         return None
+
+
+def load_human(db: StoreLocation, run_id: str) -> dict | None:
+    """The run's human-vote summary (None when nobody voted), read fresh: reviewers vote while the page is open."""
+    from evalhub.human import human_summary
+
+    try:
+        return human_summary(run_id, db)
+    except UserError as error:
+        st.error(str(error))
+        return None
+
+
+def load_human_win_rates(db: StoreLocation) -> dict[tuple[str, str], float]:
+    """The leaderboard's human column, read fresh (the votes are few; a PostgreSQL store's state does not
+    change with them)."""
+    from evalhub.app.leaderboard_table import human_win_rates
+    from evalhub.store import compare_votes
+
+    try:
+        return human_win_rates(compare_votes(db))
+    except UserError as error:
+        st.error(str(error))
+        return {}

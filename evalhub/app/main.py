@@ -14,7 +14,7 @@ import streamlit as st
 from evalhub.app.arena_page import ARENA_PAGE, show_arena_list, show_arenas
 from evalhub.app.labels import store_labels
 from evalhub.app.leaderboard_page import LEADERBOARD_PAGE, RUN_PAGE, show_leaderboard
-from evalhub.app.loading import load_leaderboard, load_run, load_run_choices, state_of
+from evalhub.app.loading import load_human, load_leaderboard, load_run, load_run_choices, state_of
 from evalhub.app.review_page import REVIEW_PAGE, show_review
 from evalhub.app.run_page import show_run
 from evalhub.errors import UserError
@@ -55,7 +55,7 @@ if index is not None:
             st.query_params["run"] = run_id
             detail = load_run(db, run_id, state)
             if detail is not None:
-                show_run(detail, labels)
+                show_run(detail, labels, load_human(db, run_id))
     elif page == ARENA_PAGE:
         st.query_params.pop("run", None)
         show_arenas(db, state)

@@ -1,5 +1,5 @@
-"""One run's page: settings and versions, judge telemetry, forgetting per task with CIs, perplexity,
-the adapter's training curves, and the per-item browser."""
+"""One run's page: settings and versions, the team's blind votes, judge telemetry, forgetting per task with
+CIs, perplexity, the adapter's training curves, and the per-item browser."""
 
 from __future__ import annotations
 
@@ -65,6 +65,31 @@ def _overview(detail: RunDetail) -> None:
                        hide_index=True)
     with st.expander("Full configuration (JSON)"):
         st.json(detail.config, expanded=False)
+
+
+def _human(human: dict | None) -> None:
+    """What the team's blind votes say (evalhub.human.human_summary, as `evalhub show RUN --json` prints it)."""
+    st.subheader("Human review")
+    if not human:
+        st.caption("Nobody has voted on this run yet: the Review page (or `evalhub review import`) collects votes.")
+        return
+    lo, hi = human["win_rate_ci"] or (None, None)
+    cells = st.columns(3)
+    cells[0].metric("Human win rate", _percent(human["win_rate"]), help="The reviewers' verdict per item (their "
+                    "majority; a tie counts half), over the items they voted on")
+    cells[0].caption(f"95% CI {_percent(lo)} – {_percent(hi)} · {human['n_items']} items")
+    cells[1].metric("Votes", human["n_votes"])
+    cells[1].caption(md_literal(f"{len(human['reviewers'])} reviewers: {', '.join(human['reviewers'])}"))
+    agreement = human["reviewer_agreement"]
+    kappa = agreement["kappa"]
+    cells[2].metric("Reviewer agreement (Fleiss' kappa)", "–" if kappa is None else f"{kappa:.3f}",
+                    help=f"Over the {agreement['n']} items two or more reviewers voted on")
+    if human["judge_agreement"]:
+        st.dataframe(pd.DataFrame([{"judge": judge, "items": a["n"], "accuracy": a["accuracy"], "kappa": a["kappa"]}
+                                   for judge, a in human["judge_agreement"].items()]), hide_index=True,
+                     column_config={"accuracy": st.column_config.NumberColumn("agreement with the reviewers",
+                                                                              format="percent"),
+                                    "kappa": st.column_config.NumberColumn("Cohen's kappa", format="%.3f")})
 
 
 def _judge(detail: RunDetail) -> None:
@@ -213,13 +238,14 @@ def _training(detail: RunDetail) -> None:
     st.altair_chart(chart)
 
 
-def show_run(detail: RunDetail, labels: Labels) -> None:
-    """Draw one run's page."""
+def show_run(detail: RunDetail, labels: Labels, human: dict | None = None) -> None:
+    """Draw one run's page (`human`: the run's human-vote summary, None when nobody voted)."""
     run = detail.run
     st.title(md_literal(f"{labels.models[run.tuned.model_id]} vs {labels.models[run.base.model_id]}"))
     st.caption(md_literal(f"run {run.run_id} · {run.created_at:%Y-%m-%d %H:%M} · judge {run.judge or '–'}"))
     tabs = st.tabs(["Overview", "Judge", "Forgetting", "Perplexity", "Training", "Items"])
-    for tab, section in zip(tabs, (lambda: _overview(detail), lambda: (_judge(detail), _answer_metrics(detail)),
+    for tab, section in zip(tabs, (lambda: (_overview(detail), _human(human)),
+                                   lambda: (_judge(detail), _answer_metrics(detail)),
                                    lambda: _forgetting(detail), lambda: _perplexity(detail),
                                    lambda: _training(detail), lambda: show_items(detail, labels))):
         with tab:

@@ -137,3 +137,16 @@ def run_answers(run_id: str, db: StoreArg = None) -> dict[tuple[str, str], dict]
         entry = found.setdefault((golden_file, item_id), {"prompt": prompt, "ideal": ideal.get((golden_file, item_id))})
         entry["candidate" if role == "tuned" else "baseline"] = output
     return {key: entry for key, entry in sorted(found.items()) if "candidate" in entry and "baseline" in entry}
+
+
+def compare_votes(db: StoreArg = None) -> list[tuple[str, str, str, str, str]]:
+    """Every counted vote on compare runs (skips and arena pairs left out), as (run, golden file, item,
+    reviewer, verdict): what the leaderboard's human column folds per run and golden set."""
+    if not store_exists(db):
+        return []
+    with read_connection(db) as con:
+        if "human_votes" not in con.tables():
+            return []
+        rows = con.execute("SELECT run_id, golden_file, item_id, reviewer, verdict FROM human_votes "
+                           "WHERE pair = '' AND verdict IS NOT NULL").fetchall()
+    return [tuple(r) for r in rows]
