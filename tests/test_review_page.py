@@ -10,6 +10,7 @@ import pytest
 
 from evalhub.app.review_queue import (AGAINST_REVIEWERS, ALL, DISPUTED, SAMPLE, judge_disputed, proxy_user,
                                       review_queue, reviewers_disputed, shown_first, verdict_of)
+from evalhub.app.text import md_literal
 from evalhub.store import HumanVote
 
 
@@ -155,3 +156,41 @@ def test_a_typed_reviewer_votes_blind_and_each_vote_is_stored_from_the_candidate
     assert "tuned says i6" in page  # the sixth item is up next
     for secret in ("/models/base", "/adapters/a", "reference"):  # the models' paths, the judge
         assert secret not in page, secret
+
+
+def test_run_page_and_leaderboard_show_what_the_votes_give(monkeypatch, tmp_path):
+    from streamlit.testing.v1 import AppTest
+
+    from evalhub.store import record_votes, save_run
+    from tests.conftest import REPO
+    from tests.test_human_votes import _HUMAN, _six_item_run
+
+    db = tmp_path / "s.duckdb"
+    save_run(_six_item_run("run-6"), db)
+    save_run(_six_item_run("run-7"), db)  # nobody votes on it: its human column stays blank
+    monkeypatch.setenv("EVALHUB_DB", str(db))
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
+    at.toggle(key="every_run").set_value(True).run()
+    row = next(df.value for df in at.dataframe if "win_rate" in df.value.columns).set_index("run_id")
+    assert row["human_win_rate"].isna().all()
+    record_votes([HumanVote(run_id="run-6", golden_file="g.jsonl", item_id=item, reviewer=reviewer, verdict=verdict)
+                  for item, reviewer, verdict in _HUMAN], db)
+    at.run()
+    row = next(df.value for df in at.dataframe if "win_rate" in df.value.columns).set_index("run_id")
+    assert row.loc["run-6", "human_win_rate"] == pytest.approx(3.5 / 6)  # test_human_votes: 7/12 by hand
+    assert row["human_win_rate"].isna().sum() == 1  # run-7
+
+    at.sidebar.radio(key="page").set_value("Run details").run()
+    at.sidebar.selectbox(key="run_id").set_value("run-6").run()
+    assert not at.exception, [e.value for e in at.exception]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Human win rate"] == "58.3%" and metrics["Votes"] == "10"
+    assert metrics["Reviewer agreement (Fleiss' kappa)"] == f"{5 / 12:.3f}"  # hand-computed 5/12
+    judges = next(df.value for df in at.dataframe if "kappa" in df.value.columns and "items" in df.value.columns)
+    assert judges.to_dict("records") == [{"judge": "reference", "items": 6, "accuracy": pytest.approx(4 / 6),
+                                          "kappa": pytest.approx(5 / 11)}]
+    assert any(md_literal("3 reviewers: ana, bo, cy") in c.value for c in at.caption)
+
+    at.sidebar.selectbox(key="run_id").set_value("run-7").run()
+    assert "Human win rate" not in {m.label for m in at.metric}
+    assert any("Nobody has voted on this run yet" in c.value for c in at.caption)
