@@ -62,6 +62,13 @@ class TrainSettings:
     golden: list[Path] = field(default_factory=list)  # golden sets checked for contamination before training
     strict: bool = False  # contamination found in a golden set is an error instead of a warning
     overwrite: bool = False  # replace a previous training output at `output` (without it, that is refused)
+    # Evaluation inside training (trainers/golden_eval.py): the win rate against the base on a golden set.
+    eval_golden: Path | None = None  # golden set judged at validation steps; None: no golden evaluation
+    eval_judge: str | None = None  # None: openai:gpt-4.1 when OPENAI_API_KEY is set, else the reference judge
+    eval_every: int | None = None  # steps between golden evaluations (a multiple of eval_steps); None: eval_steps
+    eval_items: int = 50  # a fixed seeded sample of the golden set
+    eval_max_new_tokens: int = 64  # tokens per answer, as compare's default
+    select_by: str = "loss"  # the checkpoint kept: lowest validation loss, or highest win_rate (needs eval_golden)
 
 
 @dataclass(frozen=True)
@@ -132,6 +139,57 @@ def check_settings(settings: TrainSettings) -> None:
     if settings.learning_rate <= 0:
         raise UserError(f"learning_rate must be positive, got {settings.learning_rate}")
     effective(settings)  # refuses bf16 where the machine has none
+    check_golden_eval(settings)
+
+
+def check_golden_eval(settings: TrainSettings) -> None:
+    """The golden evaluation's settings, checked before anything loads."""
+    if settings.select_by not in ("loss", "win_rate"):
+        raise UserError(f"select_by must be loss or win_rate, got {settings.select_by!r}")
+    if settings.eval_golden is None:
+        if settings.select_by == "win_rate":
+            raise UserError("--select-by win_rate needs a win rate: pass --eval-golden FILE")
+        return
+    for name in ("eval_items", "eval_max_new_tokens", "eval_every"):
+        value = getattr(settings, name)
+        if value is not None and value < 1:
+            raise UserError(f"{name} must be at least 1, got {value}")
+    if settings.validation is None and settings.validation_fraction == 0:
+        raise UserError("--eval-golden runs at validation steps: keep a validation split (validation_fraction > 0) "
+                        "or pass --validation FILE")
+    if settings.eval_every is not None and settings.eval_every % settings.eval_steps:
+        raise UserError(f"--eval-every {settings.eval_every} must be a multiple of --eval-steps "
+                        f"({settings.eval_steps}): the golden evaluation runs at validation steps")
+    from evalhub.golden import load_golden
+
+    load_golden(settings.eval_golden)  # a bad golden file fails now, not after the base has loaded
+
+
+def refuse_golden_eval(settings: TrainSettings, method: str) -> None:
+    """The golden evaluation runs in SFT and DPO only, for now: elsewhere its settings are refused, not ignored."""
+    if settings.eval_golden is not None or settings.select_by != "loss":
+        raise UserError(f"eval_golden and select_by are for `evalhub train sft|dpo`; drop them from the {method} "
+                        "settings and compare the adapter afterwards with `evalhub compare`")
+
+
+def golden_callback(settings: TrainSettings, has_validation: bool):
+    """The GoldenEval callback for `eval_golden`, or None; the judge is checked (key, name, reachable) first."""
+    if settings.eval_golden is None:
+        return None
+    if not has_validation:
+        raise UserError("--eval-golden runs at validation steps, and this run has no validation rows; pass "
+                        "--validation FILE")
+    from evalhub.judge import check_judge
+    from trainers.golden_eval import GoldenEval, default_judge, sample_items
+
+    judge = settings.eval_judge or default_judge()
+    if settings.eval_judge is None:
+        progress(f"golden evaluation: judge {judge} (pass --eval-judge to choose)")
+    check_judge(judge)
+    items = sample_items(settings.eval_golden, settings.eval_items, settings.seed)
+    return GoldenEval(items=items, judge=judge, every=settings.eval_every or settings.eval_steps,
+                      golden_file=str(settings.eval_golden), max_new_tokens=settings.eval_max_new_tokens,
+                      seed=settings.seed, select=settings.select_by == "win_rate")
 
 
 def check_contamination(settings: TrainSettings) -> list[dict]:
@@ -242,6 +300,10 @@ def trainer_arguments(settings: TrainSettings, checkpoints: Path, has_validation
                      per_device_eval_batch_size=settings.batch_size, save_strategy="best", save_only_model=True,
                      save_total_limit=1, load_best_model_at_end=True, metric_for_best_model="eval_loss",
                      greater_is_better=False)
+        if settings.select_by == "win_rate":  # trainers/golden_eval.py: grows exactly at each new best win rate
+            from trainers.golden_eval import SELECTION_METRIC
+
+            watch.update(metric_for_best_model=f"eval_{SELECTION_METRIC}", greater_is_better=True)
     # A length in steps (max_steps) wins over epochs; warm-up is 10% of the run either way.
     length = (dict(max_steps=settings.max_steps, warmup_steps=max(1, settings.max_steps // 10)) if settings.max_steps
               else dict(num_train_epochs=settings.epochs, warmup_steps=0.1))
@@ -317,7 +379,7 @@ def staged_output(output: Path, overwrite: bool = False) -> Iterator[Path]:
 
 
 def finish(trainer, watch, staging: Path, method: str, settings: TrainSettings, train_rows: list, eval_rows: list,
-           contamination: list[dict], db: Path | None) -> dict:
+           contamination: list[dict], db: Path | None, golden=None) -> dict:
     """Save the (best) weights, then training.json and curves.csv beside them, and the run in the store."""
     from trainers._curves import curve_points
 
@@ -332,11 +394,34 @@ def finish(trainer, watch, staging: Path, method: str, settings: TrainSettings, 
                            # held out of --data: its line numbers, so the split can be checked
                            "lines": None if validation else sorted(e.line for e in eval_rows)}}
     metrics = final_metrics(trainer, watch, points)
-    return write_record(staging, method, settings, data, metrics, contamination, points, db)
+    extra = None
+    if golden is not None:
+        extra = golden_record(golden, points, metrics, settings)
+    elif any(p.split == "eval" for p in points):
+        extra = {"selection": {"by": "loss", "step": metrics.get("best_step"), "value": metrics.get("eval_loss_best")}}
+    return write_record(staging, method, settings, data, metrics, contamination, points, db, extra)
+
+
+def golden_record(golden, points, metrics: dict, settings: TrainSettings) -> dict:
+    """The golden evaluation's per-step results onto the eval curve points, and training.json's
+    `golden_eval` and `selection` entries."""
+    from trainers._curves import GOLDEN_COLUMNS
+
+    by_step = {r["step"]: r for r in golden.records}
+    for point in points:
+        if point.split == "eval" and point.step in by_step and "eval_error" not in by_step[point.step]:
+            point.golden = {column: by_step[point.step][column] for column in GOLDEN_COLUMNS}
+    if settings.select_by == "win_rate":
+        step = metrics.get("best_step") if golden.best_step is not None else None
+        value = by_step[step]["win_rate"] if step in by_step else None
+        selection = {"by": "win_rate", "step": step, "value": value}
+    else:
+        selection = {"by": "loss", "step": metrics.get("best_step"), "value": metrics.get("eval_loss_best")}
+    return {"golden_eval": golden.summary(), "selection": selection}
 
 
 def write_record(staging: Path, method: str, settings: TrainSettings, data: dict, metrics: dict,
-                 contamination: list[dict], points, db: Path | None) -> dict:
+                 contamination: list[dict], points, db: Path | None, extra: dict | None = None) -> dict:
     """training.json and curves.csv beside the weights, and the run with its curves in the store (when `db`)."""
     from trainers._curves import write_curves
 
@@ -345,7 +430,7 @@ def write_record(staging: Path, method: str, settings: TrainSettings, data: dict
     record = {"method": method, "adapter_sha256": adapter_hash, "config": settings_dict(settings),
               "effective": dataclasses.asdict(effective(settings)),
               "seed": settings.seed, "versions": versions(), "data": data, "metrics": metrics,
-              "contamination": contamination, "curves": "curves.csv"}
+              "contamination": contamination, "curves": "curves.csv", **(extra or {})}
     (staging / "training.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     if db is not None:
         from evalhub.store import save_training_run
@@ -382,7 +467,8 @@ def final_metrics(trainer, watch, points) -> dict[str, Any]:
 
 def training_summary(output: Path, seconds: float, log: Path | None) -> str:
     """The run in a few lines, from its training.json: steps, losses, the best step, time, where it went."""
-    metrics = json.loads((Path(output) / "training.json").read_text())["metrics"]
+    record = json.loads((Path(output) / "training.json").read_text())
+    metrics = record["metrics"]
 
     def number(key: str) -> str:
         value = metrics.get(key)
@@ -394,6 +480,20 @@ def training_summary(output: Path, seconds: float, log: Path | None) -> str:
                      f"end, best {number('eval_loss_best')} at step {metrics['best_step']} (the weights kept)")
     if metrics.get("stopped_early"):
         lines.append(f"  stopped early: {metrics['stop_reason']}")
+    golden = record.get("golden_eval")
+    if golden:
+        rated = [r for r in golden["steps"] if r.get("win_rate") is not None]
+        failed = [r["step"] for r in golden["steps"] if "eval_error" in r]
+        if rated:
+            lines.append(f"  win rate against the base ({golden['judge']}, {len(golden['items'])} items): "
+                         f"{rated[0]['win_rate']:.3f} at step {rated[0]['step']}, {rated[-1]['win_rate']:.3f} at step "
+                         f"{rated[-1]['step']}")
+        if failed:
+            lines.append(f"  the judge failed at step(s) {failed} (training.json golden_eval)")
+        selection = record.get("selection") or {}
+        if selection.get("by") == "win_rate":
+            lines.append(f"  kept the checkpoint of step {selection.get('step')} (best win rate "
+                         f"{selection.get('value')})")
     lines.append(f"  adapter: {output}")
     if log is not None:
         lines.append(f"  the libraries' output: {log}")

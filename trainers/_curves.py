@@ -16,6 +16,8 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 CURVE_COLUMNS = ("step", "split", "loss", "perplexity", "reward_margin")
+# With a golden evaluation inside training (trainers/golden_eval.py), on the eval rows where it ran.
+GOLDEN_COLUMNS = ("win_rate", "win_rate_lower", "win_rate_upper", "parse_failures")
 
 
 @dataclass
@@ -27,6 +29,7 @@ class CurvePoint:
     loss: float
     perplexity: float | None = None  # eval only, and only where the loss is a token NLL (SFT)
     reward_margin: float | None = None  # eval only, DPO: chosen-minus-rejected implicit reward
+    golden: dict | None = None  # eval only: the golden evaluation's GOLDEN_COLUMNS at this step, if it ran
 
 
 @dataclass
@@ -84,13 +87,22 @@ def curve_points(log_history: list[dict], loss_is_nll: bool) -> list[CurvePoint]
 
 
 def write_curves(points: list[CurvePoint], path: Path) -> None:
-    """CSV beside the adapter: step, split, loss, perplexity, reward_margin (empty where it does not apply)."""
+    """CSV beside the adapter: step, split, loss, perplexity, reward_margin (empty where it does not apply);
+    with a golden evaluation, also win_rate, win_rate_lower, win_rate_upper and parse_failures (empty where
+    it did not run or the judge failed)."""
+    golden = any(p.golden is not None for p in points)
+
+    def cell(value) -> str:
+        return "" if value is None else repr(value)
+
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(CURVE_COLUMNS)
+        writer.writerow(CURVE_COLUMNS + (GOLDEN_COLUMNS if golden else ()))
         for p in points:
-            writer.writerow([p.step, p.split, repr(p.loss), "" if p.perplexity is None else repr(p.perplexity),
-                             "" if p.reward_margin is None else repr(p.reward_margin)])
+            row = [p.step, p.split, repr(p.loss), cell(p.perplexity), cell(p.reward_margin)]
+            if golden:
+                row += [cell((p.golden or {}).get(column)) for column in GOLDEN_COLUMNS]
+            writer.writerow(row)
 
 
 def _perplexity(loss: float) -> float:

@@ -47,6 +47,7 @@ def train_rm(settings: RMSettings, db: Path | None = None, callbacks: tuple = ()
     from trainers.data import load_preference_examples
 
     _common.check_settings(settings)
+    _common.refuse_golden_eval(settings, "rm")
     if settings.center_rewards_coefficient is not None and settings.center_rewards_coefficient < 0:
         raise UserError(f"center_rewards_coefficient must be 0 or more, got {settings.center_rewards_coefficient}")
     train_rows, eval_rows, contamination = _common.load_inputs(settings, load_preference_examples)

@@ -107,6 +107,7 @@ def check_rl_settings(settings: RLSettings) -> None:
     from trainers import _common
 
     _common.check_settings(settings)
+    _common.refuse_golden_eval(settings, settings.__class__.__name__.removesuffix("Settings").lower())
     if settings.num_generations < 2:
         raise UserError(f"num_generations must be at least 2 (each answer is compared with its group), "
                         f"got {settings.num_generations}")

@@ -59,14 +59,15 @@ def train_sft(settings: SFTSettings, db: Path | None = None, callbacks: tuple = 
                          completion_only_loss=True, packing=settings.packing,
                          neftune_noise_alpha=settings.neftune_alpha)
         watch = OverfittingWatch(patience=settings.patience)
+        golden = _common.golden_callback(settings, bool(eval_rows))
         # Seeds first: they fix the LoRA initialisation (inside the trainer), the data order and dropout.
         set_seed(settings.seed)
         trainer = SFTTrainer(
-            model=model, args=args, processing_class=tokenizer, peft_config=peft_config, callbacks=[watch, *callbacks],
+            model=model, args=args, processing_class=tokenizer, peft_config=peft_config, callbacks=[watch, *([golden] if golden else []), *callbacks],
             train_dataset=Dataset.from_list(_rows(train_rows, settings.chat_template)),
             eval_dataset=Dataset.from_list(_rows(eval_rows, settings.chat_template)) if eval_rows else None)
         trainer.train()
         if settings.full_finetune:
             tokenizer.save_pretrained(staging)
-        _common.finish(trainer, watch, staging, "sft", settings, train_rows, eval_rows, contamination, db)
+        _common.finish(trainer, watch, staging, "sft", settings, train_rows, eval_rows, contamination, db, golden)
     return Path(settings.output)

@@ -49,6 +49,15 @@ PATIENCE = typer.Option(None, help="Stop after this many validation-loss rises i
 GOLDEN = typer.Option([], "--golden", help="Golden set checked for overlap with the training data; repeatable.")
 STRICT = typer.Option(None, "--strict/--no-strict", help="Make golden/training overlap an error.")
 OVERWRITE = typer.Option(False, "--overwrite", help="Replace a previous training output at --output.")
+EVAL_GOLDEN = typer.Option(None, "--eval-golden", help="Golden set judged during training: the win rate against the "
+                                                       "base at validation steps, into curves.csv and training.json.")
+EVAL_JUDGE = typer.Option(None, "--eval-judge", help="Judge of --eval-golden (default: openai:gpt-4.1 when "
+                                                     "OPENAI_API_KEY is set, else reference).")
+EVAL_EVERY = typer.Option(None, "--eval-every", help="Steps between golden evaluations, a multiple of --eval-steps "
+                                                     "(default: at each validation step).")
+EVAL_ITEMS = typer.Option(None, "--eval-items", help="Golden items judged, a fixed seeded sample (default 50).")
+SELECT_BY = typer.Option(None, "--select-by", help="The checkpoint kept: loss (lowest validation loss, the default) "
+                                                   "or win_rate (highest golden win rate; needs --eval-golden).")
 
 
 def _overrides(**flags) -> dict:
@@ -115,6 +124,11 @@ def sft(
     patience: Optional[int] = PATIENCE,
     golden: List[str] = GOLDEN,
     strict: Optional[bool] = STRICT,
+    eval_golden: Optional[str] = EVAL_GOLDEN,
+    eval_judge: Optional[str] = EVAL_JUDGE,
+    eval_every: Optional[int] = EVAL_EVERY,
+    eval_items: Optional[int] = EVAL_ITEMS,
+    select_by: Optional[str] = SELECT_BY,
     overwrite: bool = OVERWRITE,
     db: Optional[str] = shared.DB,
     verbose: bool = shared.VERBOSE,
@@ -128,7 +142,8 @@ def sft(
         lora_r=lora_r, lora_alpha=lora_alpha, qlora=qlora,
         neftune_alpha=neftune_alpha, packing=packing, full_finetune=full_finetune, learning_rate=learning_rate,
         batch_size=batch_size, seed=seed, validation=validation, eval_steps=eval_steps, patience=patience,
-        golden=golden, strict=strict, overwrite=overwrite or None), verbose)
+        golden=golden, strict=strict, eval_golden=eval_golden, eval_judge=eval_judge, eval_every=eval_every,
+        eval_items=eval_items, select_by=select_by, overwrite=overwrite or None), verbose)
 
 
 @train_app.command("dpo")
@@ -156,6 +171,11 @@ def dpo(
     patience: Optional[int] = PATIENCE,
     golden: List[str] = GOLDEN,
     strict: Optional[bool] = STRICT,
+    eval_golden: Optional[str] = EVAL_GOLDEN,
+    eval_judge: Optional[str] = EVAL_JUDGE,
+    eval_every: Optional[int] = EVAL_EVERY,
+    eval_items: Optional[int] = EVAL_ITEMS,
+    select_by: Optional[str] = SELECT_BY,
     overwrite: bool = OVERWRITE,
     db: Optional[str] = shared.DB,
     verbose: bool = shared.VERBOSE,
@@ -168,4 +188,6 @@ def dpo(
         grad_accum=grad_accum, bf16=bf16, gradient_checkpointing=gradient_checkpointing, target_modules=target_modules,
         lora_r=lora_r, lora_alpha=lora_alpha, qlora=qlora,
         beta=beta, learning_rate=learning_rate, batch_size=batch_size, seed=seed, validation=validation,
-        eval_steps=eval_steps, patience=patience, golden=golden, strict=strict, overwrite=overwrite or None), verbose)
+        eval_steps=eval_steps, patience=patience, golden=golden, strict=strict, eval_golden=eval_golden,
+        eval_judge=eval_judge, eval_every=eval_every, eval_items=eval_items, select_by=select_by,
+        overwrite=overwrite or None), verbose)
