@@ -69,6 +69,8 @@ class TrainSettings:
     eval_items: int = 50  # a fixed seeded sample of the golden set
     eval_max_new_tokens: int = 64  # tokens per answer, as compare's default
     select_by: str = "loss"  # the checkpoint kept: lowest validation loss, or highest win_rate (needs eval_golden)
+    eval_max_cost: float | None = None  # USD for all of the run's golden judging; None: no limit
+    save_checkpoints: bool = False  # keep each validation step's weights in output/checkpoint-STEP (for `arena`)
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,11 @@ def check_settings(settings: TrainSettings) -> None:
 
 def check_golden_eval(settings: TrainSettings) -> None:
     """The golden evaluation's settings, checked before anything loads."""
+    if settings.save_checkpoints and settings.validation is None and settings.validation_fraction == 0:
+        raise UserError("save_checkpoints keeps the weights of each validation step: keep a validation split "
+                        "(validation_fraction > 0) or pass --validation FILE")
+    if settings.eval_max_cost is not None and settings.eval_max_cost <= 0:
+        raise UserError(f"--max-cost must be a positive number of USD, got {settings.eval_max_cost}")
     if settings.select_by not in ("loss", "win_rate"):
         raise UserError(f"select_by must be loss or win_rate, got {settings.select_by!r}")
     if settings.eval_golden is None:
@@ -167,9 +174,10 @@ def check_golden_eval(settings: TrainSettings) -> None:
 
 def refuse_golden_eval(settings: TrainSettings, method: str) -> None:
     """The golden evaluation runs in SFT and DPO only, for now: elsewhere its settings are refused, not ignored."""
-    if settings.eval_golden is not None or settings.select_by != "loss":
-        raise UserError(f"eval_golden and select_by are for `evalhub train sft|dpo`; drop them from the {method} "
-                        "settings and compare the adapter afterwards with `evalhub compare`")
+    if settings.eval_golden is not None or settings.select_by != "loss" or settings.save_checkpoints \
+            or settings.eval_max_cost is not None:
+        raise UserError(f"eval_golden, select_by, max_cost and save_checkpoints are for `evalhub train sft|dpo`; drop "
+                        f"them from the {method} settings and compare the adapter afterwards with `evalhub compare`")
 
 
 def golden_callback(settings: TrainSettings, has_validation: bool):
@@ -189,7 +197,18 @@ def golden_callback(settings: TrainSettings, has_validation: bool):
     items = sample_items(settings.eval_golden, settings.eval_items, settings.seed)
     return GoldenEval(items=items, judge=judge, every=settings.eval_every or settings.eval_steps,
                       golden_file=str(settings.eval_golden), max_new_tokens=settings.eval_max_new_tokens,
-                      seed=settings.seed, select=settings.select_by == "win_rate")
+                      seed=settings.seed, select=settings.select_by == "win_rate", max_cost=settings.eval_max_cost)
+
+
+def evaluation_callbacks(settings: TrainSettings, staging: Path, golden) -> list:
+    """The callbacks that evaluate or keep weights at validation steps: the golden evaluation (when asked) and
+    the per-step checkpoints (save_checkpoints), in that order, so a checkpoint's step has its win rate."""
+    callbacks = [golden] if golden is not None else []
+    if settings.save_checkpoints:
+        from trainers._checkpoints import KeepEvaluatedCheckpoints
+
+        callbacks.append(KeepEvaluatedCheckpoints(staging))
+    return callbacks
 
 
 def check_contamination(settings: TrainSettings) -> list[dict]:
@@ -495,6 +514,12 @@ def training_summary(output: Path, seconds: float, log: Path | None) -> str:
             lines.append(f"  kept the checkpoint of step {selection.get('step')} (best win rate "
                          f"{selection.get('value')})")
     lines.append(f"  adapter: {output}")
+    from trainers._checkpoints import saved_checkpoints
+
+    kept = saved_checkpoints(output)
+    if kept:
+        lines.append(f"  {len(kept)} checkpoints in {output}/checkpoint-* (rank them: evalhub arena "
+                     f"{output}/checkpoint-*)")
     if log is not None:
         lines.append(f"  the libraries' output: {log}")
     return "\n".join(lines)

@@ -55,7 +55,7 @@ def train_dpo(settings: DPOSettings, db: Path | None = None, callbacks: tuple = 
         # Seeds first: they fix the LoRA initialisation (inside the trainer), the data order and dropout.
         set_seed(settings.seed)
         trainer = DPOTrainer(
-            model=model, args=args, processing_class=tokenizer, peft_config=peft_config, callbacks=[watch, *([golden] if golden else []), *callbacks],
+            model=model, args=args, processing_class=tokenizer, peft_config=peft_config, callbacks=[watch, *_common.evaluation_callbacks(settings, staging, golden), *callbacks],
             train_dataset=Dataset.from_list(preference_rows(train_rows, settings.chat_template)),
             eval_dataset=Dataset.from_list(preference_rows(eval_rows, settings.chat_template)) if eval_rows else None)
         if trainer.ref_model is not None:  # the promise above: no second copy of the base

@@ -57,6 +57,9 @@ class GoldenEval(TrainerCallback):
     batch_size: int = 16
     seed: int = 0
     select: bool = False  # put eval_selection_rank into the Trainer's metrics
+    max_cost: float | None = None  # USD for all of this run's judging (each step gets what is left)
+    spent: float = 0.0
+    budget_closed: str | None = None  # why no further step is judged (the budget), once that is so
     records: list[dict] = field(default_factory=list)
     baseline: dict = field(default_factory=dict)
     best: tuple | None = None
@@ -82,16 +85,26 @@ class GoldenEval(TrainerCallback):
     def _evaluate_step(self, step: int, model, eval_loss) -> None:
         from evalhub.judge import JudgeOptions, judge_pairs
 
+        left = None if self.max_cost is None else self.max_cost - self.spent
+        if self.budget_closed is None and left is not None and left <= 0:
+            self.budget_closed = f"the judging budget (--max-cost {self.max_cost}) is spent"
+        if self.budget_closed is not None:
+            self.records.append({"step": step, "eval_error": self.budget_closed})
+            return
         tuned = self._answers(model)
         try:
             stats = judge_pairs(self.items, base=self.baseline, tuned=tuned, judge=self.judge,
-                                options=JudgeOptions(seed=self.seed, progress=False),
+                                options=JudgeOptions(seed=self.seed, progress=False, max_cost=left),
                                 golden_file=self.golden_file).stats
         except Exception as error:  # noqa: BLE001 - a judge failure must not end training
             message = str(error).splitlines()[0] if str(error) else type(error).__name__
             progress(f"golden evaluation at step {step}: the judge failed ({message}); training goes on")
             self.records.append({"step": step, "eval_error": message})
+            if left is not None:
+                # What a failed step spent is not reported back: judging on could pass the run's budget.
+                self.budget_closed = f"no judging after the failure at step {step} under --max-cost {self.max_cost}"
             return
+        self.spent += stats.get("cost_usd") or 0.0
         lower, upper = stats["win_rate_ci"] if stats.get("win_rate_ci") else (None, None)
         record = {"step": step, "win_rate": stats["win_rate"], "win_rate_lower": lower, "win_rate_upper": upper,
                   "parse_failures": stats["parse_failures"], "wins": stats["wins"], "losses": stats["losses"],
@@ -133,7 +146,7 @@ class GoldenEval(TrainerCallback):
 
     def summary(self) -> dict:
         return {"judge": self.judge, "golden": self.golden_file, "items": [i.id for i in self.items],
-                "every": self.every, "steps": self.records}
+                "every": self.every, "max_cost": self.max_cost, "cost_usd": self.spent, "steps": self.records}
 
 
 def _context_of(model) -> int:

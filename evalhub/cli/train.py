@@ -56,6 +56,11 @@ EVAL_JUDGE = typer.Option(None, "--eval-judge", help="Judge of --eval-golden (de
 EVAL_EVERY = typer.Option(None, "--eval-every", help="Steps between golden evaluations, a multiple of --eval-steps "
                                                      "(default: at each validation step).")
 EVAL_ITEMS = typer.Option(None, "--eval-items", help="Golden items judged, a fixed seeded sample (default 50).")
+EVAL_MAX_COST = typer.Option(None, "--max-cost", help="USD for all of --eval-golden's judging in this run; once "
+                                                       "spent, later steps record that and training goes on.")
+SAVE_CHECKPOINTS = typer.Option(None, "--save-checkpoints/--no-save-checkpoints",
+                                help="Keep each validation step's weights in OUTPUT/checkpoint-STEP, to rank them "
+                                     "with `evalhub arena OUTPUT/checkpoint-*`.")
 SELECT_BY = typer.Option(None, "--select-by", help="The checkpoint kept: loss (lowest validation loss, the default) "
                                                    "or win_rate (highest golden win rate; needs --eval-golden).")
 
@@ -129,6 +134,8 @@ def sft(
     eval_every: Optional[int] = EVAL_EVERY,
     eval_items: Optional[int] = EVAL_ITEMS,
     select_by: Optional[str] = SELECT_BY,
+    max_cost: Optional[float] = EVAL_MAX_COST,
+    save_checkpoints: Optional[bool] = SAVE_CHECKPOINTS,
     overwrite: bool = OVERWRITE,
     db: Optional[str] = shared.DB,
     verbose: bool = shared.VERBOSE,
@@ -143,7 +150,8 @@ def sft(
         neftune_alpha=neftune_alpha, packing=packing, full_finetune=full_finetune, learning_rate=learning_rate,
         batch_size=batch_size, seed=seed, validation=validation, eval_steps=eval_steps, patience=patience,
         golden=golden, strict=strict, eval_golden=eval_golden, eval_judge=eval_judge, eval_every=eval_every,
-        eval_items=eval_items, select_by=select_by, overwrite=overwrite or None), verbose)
+        eval_items=eval_items, select_by=select_by, eval_max_cost=max_cost, save_checkpoints=save_checkpoints,
+        overwrite=overwrite or None), verbose)
 
 
 @train_app.command("dpo")
@@ -176,6 +184,8 @@ def dpo(
     eval_every: Optional[int] = EVAL_EVERY,
     eval_items: Optional[int] = EVAL_ITEMS,
     select_by: Optional[str] = SELECT_BY,
+    max_cost: Optional[float] = EVAL_MAX_COST,
+    save_checkpoints: Optional[bool] = SAVE_CHECKPOINTS,
     overwrite: bool = OVERWRITE,
     db: Optional[str] = shared.DB,
     verbose: bool = shared.VERBOSE,
@@ -190,4 +200,4 @@ def dpo(
         beta=beta, learning_rate=learning_rate, batch_size=batch_size, seed=seed, validation=validation,
         eval_steps=eval_steps, patience=patience, golden=golden, strict=strict, eval_golden=eval_golden,
         eval_judge=eval_judge, eval_every=eval_every, eval_items=eval_items, select_by=select_by,
-        overwrite=overwrite or None), verbose)
+        eval_max_cost=max_cost, save_checkpoints=save_checkpoints, overwrite=overwrite or None), verbose)
