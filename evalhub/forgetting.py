@@ -133,6 +133,31 @@ def compare_benchmarks(base: str | Path, tuned: str | Path | None, tasks: list[s
                             settings=run_settings, backend=backend)
 
 
+def prepared_tasks(tasks: list[str], tasks_path: Path | None = None):
+    """lm-eval's task manager and each requested name's leaf tasks, every dataset loaded (or one-line
+    UserError) before any model is: what an evaluation inside training checks before training starts."""
+    tasks = [t.strip() for t in tasks if t and t.strip()]
+    if not tasks:
+        raise UserError("no tasks given; pass lm-eval task names, e.g. --eval-tasks arc_easy,hellaswag")
+    task_manager = _task_manager(tasks_path, tasks)
+    return task_manager, _load_tasks_or_explain(task_manager, tasks)
+
+
+def evaluate_in_memory(model, tokenizer, tasks: list[str], task_manager, leaves: dict[str, list[str]],
+                       settings: ForgettingSettings) -> dict[str, float]:
+    """Each leaf task's mean score on its primary metric (as compare reports it) for a model already in
+    memory, e.g. the one being trained: lm-eval's HFLM wraps it as it is, adapter and all."""
+    from lm_eval.models.huggingface import HFLM
+
+    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=settings.batch_size, max_length=settings.max_length)
+    results = _evaluate(lm, tasks, task_manager, settings)
+    scores = {}
+    for leaf in sorted({leaf for names in leaves.values() for leaf in names}):
+        task = _task_scores(results, leaf)
+        scores[leaf] = sum(i.score for i in task.items.values()) / len(task.items)
+    return scores
+
+
 # --------------------------------------------------------------------------------------- checks before loading
 
 

@@ -44,16 +44,18 @@ def _golden_rows(output: Path) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def cli_run(toy_world, tmp_path_factory):
+def cli_run(toy_world, toy_manifest, tmp_path_factory):
     """`evalhub train sft --eval-golden` with the reference judge, validation every 10 steps, the golden
-    evaluation every 20, the checkpoint chosen by win rate and every validation step's checkpoint kept."""
+    evaluation and the toy's general task every 20, the checkpoint chosen by win rate and every validation
+    step's checkpoint kept."""
     folder = tmp_path_factory.mktemp("golden-eval")
     output = folder / "adapter"
     result = subprocess.run(
         [sys.executable, "-m", "evalhub", "train", "sft", "--config", str(REPO / "trainers/configs/toy_sft.yaml"),
          "--output", str(output), "--max-steps", "80", "--eval-steps", "10", "--eval-every", "20",
          "--eval-golden", str(GOLDEN), "--eval-judge", "reference", "--eval-items", "20",
-         "--select-by", "win_rate", "--save-checkpoints", "--db", str(folder / "store.duckdb")],
+         "--eval-tasks", toy_manifest["task_name"], "--eval-tasks-path", str(toy_world / toy_manifest["tasks_path"]),
+         "--eval-limit", "40", "--select-by", "win_rate", "--save-checkpoints", "--db", str(folder / "store.duckdb")],
         capture_output=True, text=True, cwd=folder, timeout=900, env={**os.environ, **ONE_THREAD})
     assert result.returncode == 0, result.stderr[-3000:]
     return result, output, folder
@@ -77,6 +79,24 @@ def test_the_win_rate_is_recorded_at_each_golden_evaluation_and_rises(cli_run):
     assert [float(r["win_rate"]) for r in rows] == [s["win_rate"] for s in steps]
     assert [float(r["win_rate_lower"]) for r in rows] == [s["win_rate_lower"] for s in steps]
     assert "win rate against the base (reference, 20 items): 0.500 at step 0" in result.stderr
+
+
+def test_forgetting_is_watched_as_it_happens(cli_run, toy_manifest):
+    """The toy's general task, scored on the model being trained: the base's accuracy at step 0 (the toy
+    world's recorded one), and a drop by the end while the win rate rose: forgetting, seen when it happens."""
+    result, output, _ = cli_run
+    record = json.loads((output / "training.json").read_text())
+    column = f"acc_{toy_manifest['task_name']}"
+    tasks = record["task_eval"]
+    assert tasks["tasks"] == [toy_manifest["task_name"]] and tasks["limit"] == 40 and tasks["every"] == 20
+    accuracy = {s["step"]: s[column] for s in tasks["steps"]}
+    assert sorted(accuracy) == [0, 20, 40, 60, 80]
+    assert accuracy[0] == toy_manifest["base_general_accuracy"]
+    assert accuracy[80] < accuracy[0]
+    # The same numbers beside the win rate, in training.json's golden steps and in curves.csv.
+    assert {s["step"]: s[column] for s in record["golden_eval"]["steps"]} == accuracy
+    assert {int(r["step"]): float(r[column]) for r in _golden_rows(output)} == accuracy
+    assert f"{toy_manifest['task_name']} accuracy: {accuracy[0]:.3f} at step 0" in result.stderr
 
 
 def test_select_by_win_rate_keeps_the_checkpoint_of_the_best_recorded_win_rate(cli_run):

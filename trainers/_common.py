@@ -71,6 +71,10 @@ class TrainSettings:
     select_by: str = "loss"  # the checkpoint kept: lowest validation loss, or highest win_rate (needs eval_golden)
     eval_max_cost: float | None = None  # USD for all of the run's golden judging; None: no limit
     save_checkpoints: bool = False  # keep each validation step's weights in output/checkpoint-STEP (for `arena`)
+    # lm-eval tasks scored on the model being trained at the same steps (trainers/task_eval.py): forgetting
+    eval_tasks: list[str] = field(default_factory=list)
+    eval_limit: float | None = None  # items per task (a fraction when < 1); None: all
+    eval_tasks_path: Path | None = None  # a folder of local lm-eval task YAML files (docs/local-tasks.md)
 
 
 @dataclass(frozen=True)
@@ -151,6 +155,12 @@ def check_golden_eval(settings: TrainSettings) -> None:
                         "(validation_fraction > 0) or pass --validation FILE")
     if settings.eval_max_cost is not None and settings.eval_max_cost <= 0:
         raise UserError(f"--max-cost must be a positive number of USD, got {settings.eval_max_cost}")
+    if settings.eval_tasks and settings.validation is None and settings.validation_fraction == 0:
+        raise UserError("--eval-tasks runs at validation steps: keep a validation split (validation_fraction > 0) "
+                        "or pass --validation FILE")
+    if settings.eval_tasks and settings.eval_every is not None and settings.eval_every % settings.eval_steps:
+        raise UserError(f"--eval-every {settings.eval_every} must be a multiple of --eval-steps "
+                        f"({settings.eval_steps}): the evaluations run at validation steps")
     if settings.select_by not in ("loss", "win_rate"):
         raise UserError(f"select_by must be loss or win_rate, got {settings.select_by!r}")
     if settings.eval_golden is None:
@@ -175,8 +185,8 @@ def check_golden_eval(settings: TrainSettings) -> None:
 def refuse_golden_eval(settings: TrainSettings, method: str) -> None:
     """The golden evaluation runs in SFT and DPO only, for now: elsewhere its settings are refused, not ignored."""
     if settings.eval_golden is not None or settings.select_by != "loss" or settings.save_checkpoints \
-            or settings.eval_max_cost is not None:
-        raise UserError(f"eval_golden, select_by, max_cost and save_checkpoints are for `evalhub train sft|dpo`; drop "
+            or settings.eval_max_cost is not None or settings.eval_tasks:
+        raise UserError(f"eval_golden, eval_tasks, select_by, max_cost and save_checkpoints are for `evalhub train sft|dpo`; drop "
                         f"them from the {method} settings and compare the adapter afterwards with `evalhub compare`")
 
 
@@ -200,10 +210,24 @@ def golden_callback(settings: TrainSettings, has_validation: bool):
                       seed=settings.seed, select=settings.select_by == "win_rate", max_cost=settings.eval_max_cost)
 
 
-def evaluation_callbacks(settings: TrainSettings, staging: Path, golden) -> list:
-    """The callbacks that evaluate or keep weights at validation steps: the golden evaluation (when asked) and
-    the per-step checkpoints (save_checkpoints), in that order, so a checkpoint's step has its win rate."""
-    callbacks = [golden] if golden is not None else []
+def task_callback(settings: TrainSettings, has_validation: bool):
+    """The TaskEval callback for `eval_tasks`, or None; every task's dataset is loaded now, before training."""
+    if not settings.eval_tasks:
+        return None
+    if not has_validation:
+        raise UserError("--eval-tasks runs at validation steps, and this run has no validation rows; pass "
+                        "--validation FILE")
+    from trainers.task_eval import TaskEval
+
+    return TaskEval(tasks=list(settings.eval_tasks), every=settings.eval_every or settings.eval_steps,
+                    limit=settings.eval_limit, tasks_path=settings.eval_tasks_path, seed=settings.seed,
+                    batch_size=settings.batch_size)
+
+
+def evaluation_callbacks(settings: TrainSettings, staging: Path, golden, tasks=None) -> list:
+    """The callbacks that evaluate or keep weights at validation steps: the golden evaluation and the tasks
+    (when asked), then the per-step checkpoints (save_checkpoints), so a checkpoint's step has its numbers."""
+    callbacks = [c for c in (golden, tasks) if c is not None]
     if settings.save_checkpoints:
         from trainers._checkpoints import KeepEvaluatedCheckpoints
 
@@ -398,7 +422,7 @@ def staged_output(output: Path, overwrite: bool = False) -> Iterator[Path]:
 
 
 def finish(trainer, watch, staging: Path, method: str, settings: TrainSettings, train_rows: list, eval_rows: list,
-           contamination: list[dict], db: Path | None, golden=None) -> dict:
+           contamination: list[dict], db: Path | None, golden=None, tasks=None) -> dict:
     """Save the (best) weights, then training.json and curves.csv beside them, and the run in the store."""
     from trainers._curves import curve_points
 
@@ -413,12 +437,26 @@ def finish(trainer, watch, staging: Path, method: str, settings: TrainSettings, 
                            # held out of --data: its line numbers, so the split can be checked
                            "lines": None if validation else sorted(e.line for e in eval_rows)}}
     metrics = final_metrics(trainer, watch, points)
-    extra = None
-    if golden is not None:
-        extra = golden_record(golden, points, metrics, settings)
-    elif any(p.split == "eval" for p in points):
+    extra = {}
+    if any(p.split == "eval" for p in points):
         extra = {"selection": {"by": "loss", "step": metrics.get("best_step"), "value": metrics.get("eval_loss_best")}}
+    if golden is not None:
+        extra.update(golden_record(golden, points, metrics, settings))
+    if tasks is not None:
+        extra["task_eval"] = task_record(tasks, points, extra.get("golden_eval"))
     return write_record(staging, method, settings, data, metrics, contamination, points, db, extra)
+
+
+def task_record(tasks, points, golden_eval: dict | None) -> dict:
+    """The tasks' per-step accuracies onto the eval curve points (acc_<task> columns) and the golden
+    evaluation's step records, and training.json's `task_eval` entry."""
+    by_step = {r["step"]: r for r in tasks.records if "tasks_error" not in r}
+    for point in points:
+        if point.split == "eval" and point.step in by_step:
+            point.golden = {**(point.golden or {}), **{k: v for k, v in by_step[point.step].items() if k != "step"}}
+    for record in (golden_eval or {}).get("steps", []):
+        record.update({k: v for k, v in by_step.get(record["step"], {}).items() if k != "step"})
+    return tasks.summary()
 
 
 def golden_record(golden, points, metrics: dict, settings: TrainSettings) -> dict:
@@ -509,6 +547,13 @@ def training_summary(output: Path, seconds: float, log: Path | None) -> str:
                          f"{rated[-1]['step']}")
         if failed:
             lines.append(f"  the judge failed at step(s) {failed} (training.json golden_eval)")
+    tasks = record.get("task_eval")
+    if tasks:
+        scored = [r for r in tasks["steps"] if "tasks_error" not in r]
+        for column in sorted({k for r in scored for k in r if k.startswith("acc_")}):
+            lines.append(f"  {column.removeprefix('acc_')} accuracy: {scored[0][column]:.3f} at step "
+                         f"{scored[0]['step']}, {scored[-1][column]:.3f} at step {scored[-1]['step']}")
+    if golden:
         selection = record.get("selection") or {}
         if selection.get("by") == "win_rate":
             lines.append(f"  kept the checkpoint of step {selection.get('step')} (best win rate "

@@ -88,20 +88,20 @@ def curve_points(log_history: list[dict], loss_is_nll: bool) -> list[CurvePoint]
 
 def write_curves(points: list[CurvePoint], path: Path) -> None:
     """CSV beside the adapter: step, split, loss, perplexity, reward_margin (empty where it does not apply);
-    with a golden evaluation, also win_rate, win_rate_lower, win_rate_upper and parse_failures (empty where
-    it did not run or the judge failed)."""
-    golden = any(p.golden is not None for p in points)
+    with a golden evaluation, also win_rate, win_rate_lower, win_rate_upper and parse_failures, and with tasks
+    scored during training an acc_<task> column each (empty where they did not run or failed)."""
+    measured = {key for p in points for key in (p.golden or {})}
+    extra = [c for c in GOLDEN_COLUMNS if c in measured] + sorted(k for k in measured if k.startswith("acc_"))
 
     def cell(value) -> str:
         return "" if value is None else repr(value)
 
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(CURVE_COLUMNS + (GOLDEN_COLUMNS if golden else ()))
+        writer.writerow(CURVE_COLUMNS + tuple(extra))
         for p in points:
             row = [p.step, p.split, repr(p.loss), cell(p.perplexity), cell(p.reward_margin)]
-            if golden:
-                row += [cell((p.golden or {}).get(column)) for column in GOLDEN_COLUMNS]
+            row += [cell((p.golden or {}).get(column)) for column in extra]
             writer.writerow(row)
 
 

@@ -52,14 +52,15 @@ def train_dpo(settings: DPOSettings, db: Path | None = None, callbacks: tuple = 
                          beta=settings.beta)
         watch = OverfittingWatch(patience=settings.patience)
         golden = _common.golden_callback(settings, bool(eval_rows))
+        tasks = _common.task_callback(settings, bool(eval_rows))
         # Seeds first: they fix the LoRA initialisation (inside the trainer), the data order and dropout.
         set_seed(settings.seed)
         trainer = DPOTrainer(
-            model=model, args=args, processing_class=tokenizer, peft_config=peft_config, callbacks=[watch, *_common.evaluation_callbacks(settings, staging, golden), *callbacks],
+            model=model, args=args, processing_class=tokenizer, peft_config=peft_config, callbacks=[watch, *_common.evaluation_callbacks(settings, staging, golden, tasks), *callbacks],
             train_dataset=Dataset.from_list(preference_rows(train_rows, settings.chat_template)),
             eval_dataset=Dataset.from_list(preference_rows(eval_rows, settings.chat_template)) if eval_rows else None)
         if trainer.ref_model is not None:  # the promise above: no second copy of the base
             raise RuntimeError("DPOTrainer loaded a separate reference model; expected the disabled adapter")
         trainer.train()
-        _common.finish(trainer, watch, staging, "dpo", settings, train_rows, eval_rows, contamination, db, golden)
+        _common.finish(trainer, watch, staging, "dpo", settings, train_rows, eval_rows, contamination, db, golden, tasks)
     return Path(settings.output)

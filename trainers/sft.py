@@ -60,14 +60,15 @@ def train_sft(settings: SFTSettings, db: Path | None = None, callbacks: tuple = 
                          neftune_noise_alpha=settings.neftune_alpha)
         watch = OverfittingWatch(patience=settings.patience)
         golden = _common.golden_callback(settings, bool(eval_rows))
+        tasks = _common.task_callback(settings, bool(eval_rows))
         # Seeds first: they fix the LoRA initialisation (inside the trainer), the data order and dropout.
         set_seed(settings.seed)
         trainer = SFTTrainer(
-            model=model, args=args, processing_class=tokenizer, peft_config=peft_config, callbacks=[watch, *_common.evaluation_callbacks(settings, staging, golden), *callbacks],
+            model=model, args=args, processing_class=tokenizer, peft_config=peft_config, callbacks=[watch, *_common.evaluation_callbacks(settings, staging, golden, tasks), *callbacks],
             train_dataset=Dataset.from_list(_rows(train_rows, settings.chat_template)),
             eval_dataset=Dataset.from_list(_rows(eval_rows, settings.chat_template)) if eval_rows else None)
         trainer.train()
         if settings.full_finetune:
             tokenizer.save_pretrained(staging)
-        _common.finish(trainer, watch, staging, "sft", settings, train_rows, eval_rows, contamination, db, golden)
+        _common.finish(trainer, watch, staging, "sft", settings, train_rows, eval_rows, contamination, db, golden, tasks)
     return Path(settings.output)

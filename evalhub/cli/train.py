@@ -56,6 +56,11 @@ EVAL_JUDGE = typer.Option(None, "--eval-judge", help="Judge of --eval-golden (de
 EVAL_EVERY = typer.Option(None, "--eval-every", help="Steps between golden evaluations, a multiple of --eval-steps "
                                                      "(default: at each validation step).")
 EVAL_ITEMS = typer.Option(None, "--eval-items", help="Golden items judged, a fixed seeded sample (default 50).")
+EVAL_TASKS = typer.Option(None, "--eval-tasks", help="lm-eval tasks (comma-separated) scored on the model being "
+                                                     "trained at the same steps: forgetting as it happens.")
+EVAL_LIMIT = typer.Option(None, "--eval-limit", help="Items per --eval-tasks task (a fraction when < 1; default all).")
+EVAL_TASKS_PATH = typer.Option(None, "--eval-tasks-path", help="A folder of local lm-eval task YAML files "
+                                                               "(docs/local-tasks.md).")
 EVAL_MAX_COST = typer.Option(None, "--max-cost", help="USD for all of --eval-golden's judging in this run; once "
                                                        "spent, later steps record that and training goes on.")
 SAVE_CHECKPOINTS = typer.Option(None, "--save-checkpoints/--no-save-checkpoints",
@@ -63,6 +68,15 @@ SAVE_CHECKPOINTS = typer.Option(None, "--save-checkpoints/--no-save-checkpoints"
                                      "with `evalhub arena OUTPUT/checkpoint-*`.")
 SELECT_BY = typer.Option(None, "--select-by", help="The checkpoint kept: loss (lowest validation loss, the default) "
                                                    "or win_rate (highest golden win rate; needs --eval-golden).")
+
+
+def _task_list(tasks: Optional[str]) -> Optional[list[str]]:
+    return None if tasks is None else [name.strip() for name in tasks.split(",") if name.strip()]
+
+
+def _limit(limit: Optional[float]) -> Optional[float]:
+    """A whole number of items as an int (lm-eval reads a float as a fraction only below 1)."""
+    return int(limit) if limit is not None and limit >= 1 and float(limit).is_integer() else limit
 
 
 def _overrides(**flags) -> dict:
@@ -134,6 +148,9 @@ def sft(
     eval_every: Optional[int] = EVAL_EVERY,
     eval_items: Optional[int] = EVAL_ITEMS,
     select_by: Optional[str] = SELECT_BY,
+    eval_tasks: Optional[str] = EVAL_TASKS,
+    eval_limit: Optional[float] = EVAL_LIMIT,
+    eval_tasks_path: Optional[str] = EVAL_TASKS_PATH,
     max_cost: Optional[float] = EVAL_MAX_COST,
     save_checkpoints: Optional[bool] = SAVE_CHECKPOINTS,
     overwrite: bool = OVERWRITE,
@@ -151,6 +168,7 @@ def sft(
         batch_size=batch_size, seed=seed, validation=validation, eval_steps=eval_steps, patience=patience,
         golden=golden, strict=strict, eval_golden=eval_golden, eval_judge=eval_judge, eval_every=eval_every,
         eval_items=eval_items, select_by=select_by, eval_max_cost=max_cost, save_checkpoints=save_checkpoints,
+        eval_tasks=_task_list(eval_tasks), eval_limit=_limit(eval_limit), eval_tasks_path=eval_tasks_path,
         overwrite=overwrite or None), verbose)
 
 
@@ -184,6 +202,9 @@ def dpo(
     eval_every: Optional[int] = EVAL_EVERY,
     eval_items: Optional[int] = EVAL_ITEMS,
     select_by: Optional[str] = SELECT_BY,
+    eval_tasks: Optional[str] = EVAL_TASKS,
+    eval_limit: Optional[float] = EVAL_LIMIT,
+    eval_tasks_path: Optional[str] = EVAL_TASKS_PATH,
     max_cost: Optional[float] = EVAL_MAX_COST,
     save_checkpoints: Optional[bool] = SAVE_CHECKPOINTS,
     overwrite: bool = OVERWRITE,
@@ -200,4 +221,6 @@ def dpo(
         beta=beta, learning_rate=learning_rate, batch_size=batch_size, seed=seed, validation=validation,
         eval_steps=eval_steps, patience=patience, golden=golden, strict=strict, eval_golden=eval_golden,
         eval_judge=eval_judge, eval_every=eval_every, eval_items=eval_items, select_by=select_by,
-        eval_max_cost=max_cost, save_checkpoints=save_checkpoints, overwrite=overwrite or None), verbose)
+        eval_max_cost=max_cost, save_checkpoints=save_checkpoints,
+        eval_tasks=_task_list(eval_tasks), eval_limit=_limit(eval_limit), eval_tasks_path=eval_tasks_path,
+        overwrite=overwrite or None), verbose)
