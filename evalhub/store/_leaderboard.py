@@ -162,6 +162,9 @@ class RunDetail:
     perplexity: list[dict]        # dataset, role, perplexity, bits_per_byte, tokens, bytes
     training_curve: list[dict]    # step, split, loss of the tuned adapter, when its training was recorded
     training_method: str | None
+    # the adapter's training.json as the trainer wrote it (golden_eval, task_eval, selection, ...); None when its
+    # training was not recorded
+    training_record: dict | None
     metrics: list[dict]           # stage, name, value, detail
     # (golden_file, item_id) -> ideal answer, as the run read it; empty for runs stored before schema 2
     ideal_answers: dict[tuple[str, str], str]
@@ -330,7 +333,8 @@ def store_state(db: StoreArg = None) -> tuple:
 
 
 def read_run(run_id: str, db: StoreArg = None) -> RunDetail:
-    """One run with its settings, judge calls, answers, benchmark and perplexity rows and training curve."""
+    """One run with its settings, judge calls, answers, benchmark and perplexity rows, and its adapter's training
+    curve and record."""
 
     def read(con) -> RunDetail:
         row = con.execute(f"SELECT {_RUN_COLUMNS}, r.config {_RUN_FROM} WHERE r.run_id = ?", [run_id]).fetchone()
@@ -350,7 +354,8 @@ def read_run(run_id: str, db: StoreArg = None) -> RunDetail:
             "SELECT dataset, role, perplexity, bits_per_byte, tokens, bytes FROM perplexity WHERE run_id = ? "
             "ORDER BY dataset, role", [run_id]))
         # The tuned adapter's training, matched by the hash of its weights (the same adapter under any path).
-        training = con.execute("SELECT method FROM training_runs WHERE adapter_hash = ?", [run.tuned.adapter_hash]).fetchone()
+        training = con.execute("SELECT method, config FROM training_runs WHERE adapter_hash = ?",
+                               [run.tuned.adapter_hash]).fetchone()
         curve = _dicts(con.execute(
             "SELECT step, split, loss FROM training_curves WHERE adapter_hash = ? ORDER BY split, step",
             [run.tuned.adapter_hash]))
@@ -364,6 +369,6 @@ def read_run(run_id: str, db: StoreArg = None) -> RunDetail:
                 "SELECT golden_file, item_id, output FROM golden_items WHERE run_id = ?", [run_id]).fetchall()}
         return RunDetail(run=run, config=config, judgments=judgments, generations=generations, benchmarks=benchmarks,
                          perplexity=perplexity, training_curve=curve, training_method=training[0] if training else None,
-                         metrics=metrics, ideal_answers=ideal)
+                         training_record=json.loads(training[1]) if training and training[1] else None, metrics=metrics, ideal_answers=ideal)
 
     return _query(db, read)
