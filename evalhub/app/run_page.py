@@ -1,5 +1,6 @@
 """One run's page: settings and versions, the team's blind votes, judge telemetry, forgetting per task with
-CIs, perplexity, the adapter's training curves, and the per-item browser."""
+CIs, perplexity, the adapter's training curves (losses, and the golden win rate and task accuracies its trainer
+measured per step, with the checkpoint kept), and the per-item browser."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import streamlit as st
 from evalhub.app.item_browser import show_items
 from evalhub.app.labels import Labels
 from evalhub.app.text import md_literal
+from evalhub.app.training_chart import eval_curves, kept_caption
 from evalhub.app.verdicts import item_verdicts
 from evalhub.store import RunDetail
 
@@ -227,15 +229,64 @@ def _perplexity(detail: RunDetail) -> None:
                                 "bpb_tuned": st.column_config.NumberColumn("Bits/byte, tuned", format="%.4f")})
 
 
+def _kept_rule(kept: dict | None) -> list:
+    """A dashed vertical line at the step whose weights the adapter holds (none when the record names none)."""
+    if kept is None:
+        return []
+    return [alt.Chart(pd.DataFrame([{"step": kept["step"], "kept": f"step {kept['step']} (by {kept['by']})"}]))
+            .mark_rule(strokeDash=[6, 3], color="gray").encode(x="step:Q", tooltip=["kept"])]
+
+
+def _win_rate_chart(rows: list[dict], kept: dict | None) -> alt.LayerChart:
+    frame = pd.DataFrame(rows)
+    y = alt.Y("win_rate:Q", title="golden win rate vs base (95% CI)", scale=alt.Scale(domain=[0, 1]))
+    band = frame.dropna(subset=["win_rate_lower", "win_rate_upper"])
+    layers = [alt.Chart(pd.DataFrame({"half": [0.5]})).mark_rule(strokeDash=[4, 4]).encode(y="half:Q")]
+    if not band.empty:
+        layers.append(alt.Chart(band).mark_area(opacity=0.25).encode(
+            x="step:Q", y=alt.Y("win_rate_lower:Q", scale=alt.Scale(domain=[0, 1])), y2="win_rate_upper:Q"))
+    layers.append(alt.Chart(frame).mark_line(point=True).encode(
+        x=alt.X("step:Q", title="step"), y=y, tooltip=["step", "win_rate", "win_rate_lower", "win_rate_upper"]))
+    return alt.layer(*layers, *_kept_rule(kept))
+
+
+def _accuracy_chart(rows: list[dict], kept: dict | None) -> alt.LayerChart:
+    line = alt.Chart(pd.DataFrame(rows)).mark_line(point=True).encode(
+        x=alt.X("step:Q", title="step"), y=alt.Y("accuracy:Q", title="task accuracy", scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("task:N", title=None), tooltip=["task", "step", "accuracy"])
+    return alt.layer(line, *_kept_rule(kept))
+
+
 def _training(detail: RunDetail) -> None:
-    if not detail.training_curve:
+    curves = eval_curves(detail.training_record)
+    if not detail.training_curve and curves.empty:
         st.caption("The store has no training curve for this model (adapters trained with evalhub's trainers "
                    "record theirs).")
         return
-    st.caption(f"Loss while training the adapter ({md_literal(detail.training_method or 'unknown method')}).")
-    chart = alt.Chart(pd.DataFrame(detail.training_curve)).mark_line(point=True).encode(
-        x=alt.X("step:Q", title="step"), y=alt.Y("loss:Q", title="loss"), color=alt.Color("split:N", title=None))
-    st.altair_chart(chart)
+    charts = []
+    if detail.training_curve:
+        st.caption(f"Loss while training the adapter ({md_literal(detail.training_method or 'unknown method')}).")
+        charts.append(alt.layer(alt.Chart(pd.DataFrame(detail.training_curve)).mark_line(point=True).encode(
+            x=alt.X("step:Q", title="step"), y=alt.Y("loss:Q", title="loss"), color=alt.Color("split:N", title=None)),
+            *_kept_rule(curves.kept)))
+    if curves.win_rate:
+        charts.append(_win_rate_chart(curves.win_rate, curves.kept))
+    if curves.accuracy:
+        charts.append(_accuracy_chart(curves.accuracy, curves.kept))
+    if len(charts) == 1:
+        st.altair_chart(charts[0])
+    elif charts:  # the evaluations beside the losses, step against step
+        for column, chart in zip(st.columns(len(charts)), charts):
+            column.altair_chart(chart)
+    if curves.win_rate:
+        golden = (detail.training_record or {}).get("golden_eval") or {}
+        st.caption(md_literal(f"Win rate of the model being trained against its base on {len(golden.get('items') or [])} "
+                              f"items of {golden.get('golden', 'the golden set')}, judge {golden.get('judge', '–')}; "
+                              "the dashed line is 0.5, a tie with the base."))
+    if (kept := kept_caption(curves.kept)) is not None:
+        st.caption(md_literal(kept))
+    if curves.failures:
+        st.caption(md_literal("Failed evaluations: " + "; ".join(curves.failures)))
 
 
 def show_run(detail: RunDetail, labels: Labels, human: dict | None = None) -> None:
