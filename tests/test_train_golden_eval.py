@@ -158,8 +158,9 @@ def contrarian_verdict(body: dict) -> str:
 
 def _train(toy_world, toy_manifest, output: Path, **overrides) -> dict:
     settings = toy_settings(SFTSettings, "toy_sft", base=toy_world / toy_manifest["base"],
-                            data=toy_world / toy_manifest["sft"], output=output, golden=[], max_steps=60,
-                            eval_steps=20, eval_golden=GOLDEN, eval_items=12, **overrides)
+                            data=toy_world / toy_manifest["sft"], output=output, golden=[],
+                            **{"max_steps": 60, "eval_steps": 20, "eval_golden": GOLDEN, "eval_items": 12,
+                               **overrides})
     train_sft(settings)
     return json.loads((output / "training.json").read_text())
 
@@ -190,6 +191,21 @@ def test_a_judge_that_disagrees_with_the_loss_chooses_an_earlier_checkpoint(toy_
     assert steps[chosen]["win_rate"] == max(s["win_rate"] for k, s in steps.items() if k > 0)
     assert steps[chosen]["win_rate"] > steps[lowest_loss]["win_rate"]
     assert _same_weights(tmp_path / "adapter", tmp_path / "adapter" / f"checkpoint-{chosen}")
+
+
+def test_patience_follows_the_win_rate_when_it_selects(toy_world, toy_manifest, tmp_path, openai_endpoint):
+    """With --select-by win_rate, --patience counts golden evaluations without a better win rate (not loss
+    rises): the contrarian judge's best is an early step, so training stops one evaluation later."""
+    with FakeOpenAI(reply=contrarian_verdict) as server:
+        openai_endpoint(server)
+        record = _train(toy_world, toy_manifest, tmp_path / "adapter", eval_judge="openai:fake-judge",
+                        select_by="win_rate", patience=1, max_steps=80)
+    steps = {s["step"]: s["win_rate"] for s in record["golden_eval"]["steps"]}
+    chosen = record["selection"]["step"]
+    metrics = record["metrics"]
+    assert metrics["stopped_early"] and metrics["steps"] < 80
+    assert max(steps) == metrics["steps"] == chosen + 20  # one evaluation past the best, then stopped
+    assert metrics["stop_reason"].startswith(f"the win rate has not beaten {steps[chosen]:.3f} (step {chosen})")
 
 
 def test_a_judge_that_fails_is_recorded_on_each_step_and_training_goes_on(toy_world, toy_manifest, tmp_path,

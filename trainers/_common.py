@@ -54,7 +54,9 @@ class TrainSettings:
     validation: Path | None = None  # a validation file; without one, validation_fraction of the data is held out
     validation_fraction: float = 0.1  # 0 turns the overfitting watch off
     eval_steps: int = 50
-    patience: int = 3  # stop after this many validation-loss rises in a row while training loss falls
+    # stop after this many validation-loss rises in a row while training loss falls; with select_by: win_rate,
+    # after this many golden evaluations without a better win rate
+    patience: int = 3
     logging_steps: int = 10
     bf16: bool | None = None  # None: on where the GPU supports bfloat16, off on CPUs and older GPUs
     gradient_checkpointing: bool | None = None  # None: on when training on a GPU (saves memory), off on a CPU
@@ -190,7 +192,13 @@ def refuse_golden_eval(settings: TrainSettings, method: str) -> None:
                         f"them from the {method} settings and compare the adapter afterwards with `evalhub compare`")
 
 
-def golden_callback(settings: TrainSettings, has_validation: bool):
+def loss_patience(settings: TrainSettings) -> int:
+    """The overfitting watch's patience: none when the win rate selects (its patience then follows the win
+    rate, in trainers/golden_eval.py)."""
+    return 0 if settings.select_by == "win_rate" else settings.patience
+
+
+def golden_callback(settings: TrainSettings, has_validation: bool, watch=None):
     """The GoldenEval callback for `eval_golden`, or None; the judge is checked (key, name, reachable) first."""
     if settings.eval_golden is None:
         return None
@@ -207,7 +215,8 @@ def golden_callback(settings: TrainSettings, has_validation: bool):
     items = sample_items(settings.eval_golden, settings.eval_items, settings.seed)
     return GoldenEval(items=items, judge=judge, every=settings.eval_every or settings.eval_steps,
                       golden_file=str(settings.eval_golden), max_new_tokens=settings.eval_max_new_tokens,
-                      seed=settings.seed, select=settings.select_by == "win_rate", max_cost=settings.eval_max_cost)
+                      seed=settings.seed, select=settings.select_by == "win_rate", max_cost=settings.eval_max_cost,
+                      patience=settings.patience if settings.select_by == "win_rate" else 0, watch=watch)
 
 
 def task_callback(settings: TrainSettings, has_validation: bool):

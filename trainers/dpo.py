@@ -50,8 +50,8 @@ def train_dpo(settings: DPOSettings, db: Path | None = None, callbacks: tuple = 
     with _common.staged_output(settings.output, settings.overwrite) as staging:
         args = DPOConfig(**_common.trainer_arguments(settings, staging / ".checkpoints", bool(eval_rows)),
                          beta=settings.beta)
-        watch = OverfittingWatch(patience=settings.patience)
-        golden = _common.golden_callback(settings, bool(eval_rows))
+        watch = OverfittingWatch(patience=_common.loss_patience(settings))
+        golden = _common.golden_callback(settings, bool(eval_rows), watch)
         tasks = _common.task_callback(settings, bool(eval_rows))
         # Seeds first: they fix the LoRA initialisation (inside the trainer), the data order and dropout.
         set_seed(settings.seed)

@@ -60,6 +60,9 @@ class GoldenEval(TrainerCallback):
     max_cost: float | None = None  # USD for all of this run's judging (each step gets what is left)
     spent: float = 0.0
     budget_closed: str | None = None  # why no further step is judged (the budget), once that is so
+    patience: int = 0  # with select: stop after this many scored golden evaluations without a better win rate
+    watch: Any = None  # the run's OverfittingWatch: an early stop here is reported through it, as its own are
+    since_best: int = 0
     records: list[dict] = field(default_factory=list)
     baseline: dict = field(default_factory=dict)
     best: tuple | None = None
@@ -78,6 +81,7 @@ class GoldenEval(TrainerCallback):
             return
         if step % self.every == 0 or not self.records:
             self._evaluate_step(step, model, metrics.get("eval_loss"))
+            self._maybe_stop(step, control)
         if self.select:
             # No best yet (only failed or unscored evaluations): nothing beats the Trainer's starting -inf.
             metrics[f"eval_{SELECTION_METRIC}"] = float(self.rank) if self.best_step is not None else float("-inf")
@@ -117,6 +121,19 @@ class GoldenEval(TrainerCallback):
                    -eval_loss if eval_loss is not None else float("-inf"))
             if self.best is None or key > self.best:
                 self.best, self.best_step, self.rank = key, step, self.rank + 1
+                self.since_best = 0
+            else:
+                self.since_best += 1
+
+    def _maybe_stop(self, step: int, control) -> None:
+        """Early stopping that follows the win rate, as the overfitting watch follows the validation loss."""
+        if not (self.select and self.patience > 0 and self.best_step is not None and self.since_best >= self.patience):
+            return
+        control.should_training_stop = True
+        if self.watch is not None and self.watch.reason is None:
+            self.watch.stopped_at = step
+            self.watch.reason = (f"the win rate has not beaten {self.best[0]:.3f} (step {self.best_step}) in "
+                                 f"{self.patience} golden evaluations")
 
     def _answers(self, model) -> dict:
         """Greedy answers to the items, batched, as `compare`'s hf backend makes them; the model is put in

@@ -58,8 +58,8 @@ def train_sft(settings: SFTSettings, db: Path | None = None, callbacks: tuple = 
         args = SFTConfig(**_common.trainer_arguments(settings, staging / ".checkpoints", bool(eval_rows)),
                          completion_only_loss=True, packing=settings.packing,
                          neftune_noise_alpha=settings.neftune_alpha)
-        watch = OverfittingWatch(patience=settings.patience)
-        golden = _common.golden_callback(settings, bool(eval_rows))
+        watch = OverfittingWatch(patience=_common.loss_patience(settings))
+        golden = _common.golden_callback(settings, bool(eval_rows), watch)
         tasks = _common.task_callback(settings, bool(eval_rows))
         # Seeds first: they fix the LoRA initialisation (inside the trainer), the data order and dropout.
         set_seed(settings.seed)
