@@ -240,6 +240,24 @@ def test_max_cost_covers_the_whole_run_and_later_steps_say_it_is_spent(toy_world
     assert record["metrics"]["steps"] == 60
 
 
+def test_eval_baseline_compares_against_another_adapter(toy_world, toy_manifest, toy_adapter, tmp_path):
+    """--eval-baseline: the demo's trained adapter answers once before training, and the model being trained
+    is judged against it: at step 0 (the bare base) it loses, where against its own base it ties."""
+    record = _train(toy_world, toy_manifest, tmp_path / "adapter", eval_judge="reference",
+                    eval_baseline=str(toy_adapter), max_steps=20)
+    golden = record["golden_eval"]
+    assert golden["baseline"] == str(toy_adapter)
+    first = golden["steps"][0]
+    assert first["step"] == 0 and first["win_rate"] < 0.5 and first["losses"] > 0
+
+
+def test_a_missing_eval_baseline_is_refused_before_training(toy_world, toy_manifest, tmp_path):
+    with pytest.raises(UserError, match="--eval-baseline .*no such folder and no such tag"):
+        _train(toy_world, toy_manifest, tmp_path / "adapter", eval_judge="reference",
+               eval_baseline=str(tmp_path / "nothing-here"))
+    assert not (tmp_path / "adapter").exists()
+
+
 @pytest.mark.parametrize("overrides, message", [
     (dict(select_by="win_rate"), "--select-by win_rate needs a win rate: pass --eval-golden FILE"),
     (dict(select_by="accuracy"), "select_by must be loss or win_rate"),

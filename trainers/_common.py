@@ -71,6 +71,8 @@ class TrainSettings:
     eval_items: int = 50  # a fixed seeded sample of the golden set
     eval_max_new_tokens: int = 64  # tokens per answer, as compare's default
     select_by: str = "loss"  # the checkpoint kept: lowest validation loss, or highest win_rate (needs eval_golden)
+    eval_baseline: str | None = None  # what the golden evaluation compares against: an adapter, model or tag;
+    # None: the base being trained (the adapter disabled)
     eval_max_cost: float | None = None  # USD for all of the run's golden judging; None: no limit
     save_checkpoints: bool = False  # keep each validation step's weights in output/checkpoint-STEP (for `arena`)
     # lm-eval tasks scored on the model being trained at the same steps (trainers/task_eval.py): forgetting
@@ -198,7 +200,7 @@ def loss_patience(settings: TrainSettings) -> int:
     return 0 if settings.select_by == "win_rate" else settings.patience
 
 
-def golden_callback(settings: TrainSettings, has_validation: bool, watch=None):
+def golden_callback(settings: TrainSettings, has_validation: bool, watch=None, db=None):
     """The GoldenEval callback for `eval_golden`, or None; the judge is checked (key, name, reachable) first."""
     if settings.eval_golden is None:
         return None
@@ -213,10 +215,17 @@ def golden_callback(settings: TrainSettings, has_validation: bool, watch=None):
         progress(f"golden evaluation: judge {judge} (pass --eval-judge to choose)")
     check_judge(judge)
     items = sample_items(settings.eval_golden, settings.eval_items, settings.seed)
+    baseline = {}
+    if settings.eval_baseline:
+        from trainers.golden_eval import baseline_answers
+
+        progress(f"golden evaluation: the baseline {settings.eval_baseline} answers {len(items)} items")
+        baseline = baseline_answers(settings.eval_baseline, items, settings.eval_max_new_tokens, settings.seed, db)
     return GoldenEval(items=items, judge=judge, every=settings.eval_every or settings.eval_steps,
                       golden_file=str(settings.eval_golden), max_new_tokens=settings.eval_max_new_tokens,
                       seed=settings.seed, select=settings.select_by == "win_rate", max_cost=settings.eval_max_cost,
-                      patience=settings.patience if settings.select_by == "win_rate" else 0, watch=watch)
+                      patience=settings.patience if settings.select_by == "win_rate" else 0, watch=watch,
+                      baseline=baseline, baseline_name=settings.eval_baseline)
 
 
 def task_callback(settings: TrainSettings, has_validation: bool):

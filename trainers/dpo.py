@@ -43,6 +43,10 @@ def train_dpo(settings: DPOSettings, db: Path | None = None, callbacks: tuple = 
 
     from trainers._curves import OverfittingWatch
 
+    watch = OverfittingWatch(patience=_common.loss_patience(settings))
+    # The judge, the tasks' datasets and a baseline's answers before the base loads: a bad one fails fast.
+    golden = _common.golden_callback(settings, bool(eval_rows), watch, db)
+    tasks = _common.task_callback(settings, bool(eval_rows))
     tokenizer = _common.load_tokenizer(settings)
     set_seed(settings.seed)
     model = _common.load_base_model(settings)
@@ -50,17 +54,16 @@ def train_dpo(settings: DPOSettings, db: Path | None = None, callbacks: tuple = 
     with _common.staged_output(settings.output, settings.overwrite) as staging:
         args = DPOConfig(**_common.trainer_arguments(settings, staging / ".checkpoints", bool(eval_rows)),
                          beta=settings.beta)
-        watch = OverfittingWatch(patience=_common.loss_patience(settings))
-        golden = _common.golden_callback(settings, bool(eval_rows), watch)
-        tasks = _common.task_callback(settings, bool(eval_rows))
         # Seeds first: they fix the LoRA initialisation (inside the trainer), the data order and dropout.
         set_seed(settings.seed)
         trainer = DPOTrainer(
-            model=model, args=args, processing_class=tokenizer, peft_config=peft_config, callbacks=[watch, *_common.evaluation_callbacks(settings, staging, golden, tasks), *callbacks],
+            model=model, args=args, processing_class=tokenizer, peft_config=peft_config,
+            callbacks=[watch, *_common.evaluation_callbacks(settings, staging, golden, tasks), *callbacks],
             train_dataset=Dataset.from_list(preference_rows(train_rows, settings.chat_template)),
             eval_dataset=Dataset.from_list(preference_rows(eval_rows, settings.chat_template)) if eval_rows else None)
         if trainer.ref_model is not None:  # the promise above: no second copy of the base
             raise RuntimeError("DPOTrainer loaded a separate reference model; expected the disabled adapter")
         trainer.train()
-        _common.finish(trainer, watch, staging, "dpo", settings, train_rows, eval_rows, contamination, db, golden, tasks)
+        _common.finish(trainer, watch, staging, "dpo", settings, train_rows, eval_rows, contamination, db,
+                       golden, tasks)
     return Path(settings.output)

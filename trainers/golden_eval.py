@@ -20,6 +20,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from evalhub.errors import UserError
 from evalhub.quiet import progress
 
 SELECTION_METRIC = "selection_rank"  # the Trainer reads it as eval_selection_rank
@@ -64,7 +65,8 @@ class GoldenEval(TrainerCallback):
     watch: Any = None  # the run's OverfittingWatch: an early stop here is reported through it, as its own are
     since_best: int = 0
     records: list[dict] = field(default_factory=list)
-    baseline: dict = field(default_factory=dict)
+    baseline: dict = field(default_factory=dict)  # given (--eval-baseline), or the base's, made at the start
+    baseline_name: str | None = None
     best: tuple | None = None
     best_step: int | None = None
     rank: int = 0
@@ -72,8 +74,9 @@ class GoldenEval(TrainerCallback):
 
     def on_train_begin(self, args, state, control, model=None, processing_class=None, **kwargs):
         self.tokenizer = processing_class
-        with _adapter_off(model):
-            self.baseline = self._answers(model)
+        if not self.baseline:
+            with _adapter_off(model):
+                self.baseline = self._answers(model)
 
     def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):
         step = state.global_step
@@ -162,8 +165,23 @@ class GoldenEval(TrainerCallback):
         return answers
 
     def summary(self) -> dict:
-        return {"judge": self.judge, "golden": self.golden_file, "items": [i.id for i in self.items],
+        return {"judge": self.judge, "baseline": self.baseline_name or "base", "golden": self.golden_file, "items": [i.id for i in self.items],
                 "every": self.every, "max_cost": self.max_cost, "cost_usd": self.spent, "steps": self.records}
+
+
+def baseline_answers(source: str, items: list, max_new_tokens: int, seed: int, db=None) -> dict:
+    """The answers of `source` (an adapter or model folder, or a tag in the store) to the items, made once
+    before training through compare's hf backend with the same decoding (greedy, `max_new_tokens`)."""
+    from evalhub.generate import generate_for_models
+    from evalhub.records import DecodingSettings
+    from evalhub.tags import resolve_model
+
+    path, adapter_base = resolve_model(source, db)
+    if not Path(path).exists():
+        raise UserError(f"--eval-baseline {source}: no such folder and no such tag; pass an adapter or model "
+                        "folder, or a tag set with `evalhub tag set`")
+    settings = DecodingSettings(max_new_tokens=max_new_tokens, seed=seed)
+    return generate_for_models({"baseline": path}, items, settings, backend="hf", adapter_base=adapter_base)["baseline"]
 
 
 def _context_of(model) -> int:

@@ -50,6 +50,10 @@ def train_sft(settings: SFTSettings, db: Path | None = None, callbacks: tuple = 
 
     from trainers._curves import OverfittingWatch
 
+    watch = OverfittingWatch(patience=_common.loss_patience(settings))
+    # The judge, the tasks' datasets and a baseline's answers before the base loads: a bad one fails fast.
+    golden = _common.golden_callback(settings, bool(eval_rows), watch, db)
+    tasks = _common.task_callback(settings, bool(eval_rows))
     tokenizer = _common.load_tokenizer(settings)
     set_seed(settings.seed)
     model = _common.load_base_model(settings)
@@ -58,17 +62,16 @@ def train_sft(settings: SFTSettings, db: Path | None = None, callbacks: tuple = 
         args = SFTConfig(**_common.trainer_arguments(settings, staging / ".checkpoints", bool(eval_rows)),
                          completion_only_loss=True, packing=settings.packing,
                          neftune_noise_alpha=settings.neftune_alpha)
-        watch = OverfittingWatch(patience=_common.loss_patience(settings))
-        golden = _common.golden_callback(settings, bool(eval_rows), watch)
-        tasks = _common.task_callback(settings, bool(eval_rows))
         # Seeds first: they fix the LoRA initialisation (inside the trainer), the data order and dropout.
         set_seed(settings.seed)
         trainer = SFTTrainer(
-            model=model, args=args, processing_class=tokenizer, peft_config=peft_config, callbacks=[watch, *_common.evaluation_callbacks(settings, staging, golden, tasks), *callbacks],
+            model=model, args=args, processing_class=tokenizer, peft_config=peft_config,
+            callbacks=[watch, *_common.evaluation_callbacks(settings, staging, golden, tasks), *callbacks],
             train_dataset=Dataset.from_list(_rows(train_rows, settings.chat_template)),
             eval_dataset=Dataset.from_list(_rows(eval_rows, settings.chat_template)) if eval_rows else None)
         trainer.train()
         if settings.full_finetune:
             tokenizer.save_pretrained(staging)
-        _common.finish(trainer, watch, staging, "sft", settings, train_rows, eval_rows, contamination, db, golden, tasks)
+        _common.finish(trainer, watch, staging, "sft", settings, train_rows, eval_rows, contamination, db,
+                       golden, tasks)
     return Path(settings.output)

@@ -61,6 +61,8 @@ EVAL_TASKS = typer.Option(None, "--eval-tasks", help="lm-eval tasks (comma-separ
 EVAL_LIMIT = typer.Option(None, "--eval-limit", help="Items per --eval-tasks task (a fraction when < 1; default all).")
 EVAL_TASKS_PATH = typer.Option(None, "--eval-tasks-path", help="A folder of local lm-eval task YAML files "
                                                                "(docs/local-tasks.md).")
+EVAL_BASELINE = typer.Option(None, "--eval-baseline", help="What --eval-golden compares against: an adapter or "
+                                                           "model folder, or a tag (default: the base being trained).")
 EVAL_MAX_COST = typer.Option(None, "--max-cost", help="USD for all of --eval-golden's judging in this run; once "
                                                        "spent, later steps record that and training goes on.")
 SAVE_CHECKPOINTS = typer.Option(None, "--save-checkpoints/--no-save-checkpoints",
@@ -151,6 +153,7 @@ def sft(
     eval_tasks: Optional[str] = EVAL_TASKS,
     eval_limit: Optional[float] = EVAL_LIMIT,
     eval_tasks_path: Optional[str] = EVAL_TASKS_PATH,
+    eval_baseline: Optional[str] = EVAL_BASELINE,
     max_cost: Optional[float] = EVAL_MAX_COST,
     save_checkpoints: Optional[bool] = SAVE_CHECKPOINTS,
     overwrite: bool = OVERWRITE,
@@ -168,6 +171,7 @@ def sft(
         batch_size=batch_size, seed=seed, validation=validation, eval_steps=eval_steps, patience=patience,
         golden=golden, strict=strict, eval_golden=eval_golden, eval_judge=eval_judge, eval_every=eval_every,
         eval_items=eval_items, select_by=select_by, eval_max_cost=max_cost, save_checkpoints=save_checkpoints,
+        eval_baseline=eval_baseline,
         eval_tasks=_task_list(eval_tasks), eval_limit=_limit(eval_limit), eval_tasks_path=eval_tasks_path,
         overwrite=overwrite or None), verbose)
 
@@ -205,6 +209,7 @@ def dpo(
     eval_tasks: Optional[str] = EVAL_TASKS,
     eval_limit: Optional[float] = EVAL_LIMIT,
     eval_tasks_path: Optional[str] = EVAL_TASKS_PATH,
+    eval_baseline: Optional[str] = EVAL_BASELINE,
     max_cost: Optional[float] = EVAL_MAX_COST,
     save_checkpoints: Optional[bool] = SAVE_CHECKPOINTS,
     overwrite: bool = OVERWRITE,
@@ -221,6 +226,6 @@ def dpo(
         beta=beta, learning_rate=learning_rate, batch_size=batch_size, seed=seed, validation=validation,
         eval_steps=eval_steps, patience=patience, golden=golden, strict=strict, eval_golden=eval_golden,
         eval_judge=eval_judge, eval_every=eval_every, eval_items=eval_items, select_by=select_by,
-        eval_max_cost=max_cost, save_checkpoints=save_checkpoints,
+        eval_max_cost=max_cost, save_checkpoints=save_checkpoints, eval_baseline=eval_baseline,
         eval_tasks=_task_list(eval_tasks), eval_limit=_limit(eval_limit), eval_tasks_path=eval_tasks_path,
         overwrite=overwrite or None), verbose)
