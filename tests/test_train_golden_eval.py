@@ -258,6 +258,37 @@ def test_a_missing_eval_baseline_is_refused_before_training(toy_world, toy_manif
     assert not (tmp_path / "adapter").exists()
 
 
+def test_grpo_judges_every_eval_every_steps_against_where_it_started(toy_world, toy_manifest, toy_adapter, tmp_path):
+    """RL has no validation steps: the golden evaluation runs at step 0 and every --eval-every training
+    steps. GRPO from the demo's adapter, judged against that adapter (--eval-baseline): at step 0 they are the
+    same model, a tie on every item; the numbers go on the curve's training rows of those steps."""
+    output = tmp_path / "grpo"
+    result = subprocess.run(
+        [sys.executable, "-m", "evalhub", "train", "grpo", "--config", "toy_grpo", "--adapter", str(toy_adapter),
+         "--output", str(output), "--max-steps", "10", "--eval-golden", str(GOLDEN), "--eval-judge", "reference",
+         "--eval-every", "5", "--eval-items", "8", "--eval-baseline", str(toy_adapter),
+         "--db", str(tmp_path / "store.duckdb")],
+        capture_output=True, text=True, cwd=tmp_path, timeout=900, env={**os.environ, **ONE_THREAD})
+    assert result.returncode == 0, result.stderr[-3000:]
+    golden = json.loads((output / "training.json").read_text())["golden_eval"]
+    assert golden["baseline"] == str(toy_adapter) and golden["every"] == 5
+    steps = golden["steps"]
+    assert [s["step"] for s in steps] == [0, 5, 10] and all(s["n"] == 8 for s in steps)
+    assert steps[0]["win_rate"] == 0.5 and steps[0]["ties"] == 8
+    rows = {int(r["step"]): r for r in csv.DictReader((output / "curves.csv").open())}
+    assert [float(rows[s]["win_rate"]) for s in (5, 10)] == [steps[1]["win_rate"], steps[2]["win_rate"]]
+    assert rows[5]["reward"] != ""  # beside the RL curve's own columns
+
+
+def test_rl_refuses_selection_by_win_rate(toy_world, toy_manifest, tmp_path):
+    from trainers.rl import GRPOSettings, train_grpo
+
+    settings = toy_settings(GRPOSettings, "toy_grpo", output=tmp_path / "out", golden=[], eval_golden=GOLDEN,
+                            select_by="win_rate")
+    with pytest.raises(UserError, match="--select-by win_rate and --save-checkpoints are for `evalhub train sft|dpo`"):
+        train_grpo(settings)
+
+
 @pytest.mark.parametrize("overrides, message", [
     (dict(select_by="win_rate"), "--select-by win_rate needs a win rate: pass --eval-golden FILE"),
     (dict(select_by="accuracy"), "select_by must be loss or win_rate"),
@@ -276,7 +307,7 @@ def test_bad_golden_evaluation_settings_are_refused_before_anything_loads(toy_wo
     assert not (tmp_path / "adapter").exists()
 
 
-def test_rm_and_rl_refuse_the_golden_evaluation(toy_world, toy_manifest, tmp_path):
+def test_rm_refuses_the_golden_evaluation(toy_world, toy_manifest, tmp_path):
     from trainers.reward import RMSettings, train_rm
 
     settings = toy_settings(RMSettings, "toy_rm", base=toy_world / toy_manifest["base"],

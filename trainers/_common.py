@@ -135,7 +135,7 @@ def settings_dict(settings) -> dict[str, Any]:
     return {name: plain(value) for name, value in dataclasses.asdict(settings).items()}
 
 
-def check_settings(settings: TrainSettings) -> None:
+def check_settings(settings: TrainSettings, at_validation: bool = True) -> None:
     numbers = {"max_steps": settings.max_steps, "lora_r": settings.lora_r, "batch_size": settings.batch_size,
                "grad_accum": settings.grad_accum, "max_length": settings.max_length,
                "eval_steps": settings.eval_steps, "logging_steps": settings.logging_steps}
@@ -149,11 +149,25 @@ def check_settings(settings: TrainSettings) -> None:
     if settings.learning_rate <= 0:
         raise UserError(f"learning_rate must be positive, got {settings.learning_rate}")
     effective(settings)  # refuses bf16 where the machine has none
-    check_golden_eval(settings)
+    check_golden_eval(settings, at_validation)
 
 
-def check_golden_eval(settings: TrainSettings) -> None:
-    """The golden evaluation's settings, checked before anything loads."""
+def check_golden_eval(settings: TrainSettings, at_validation: bool = True) -> None:
+    """The golden evaluation's settings, checked before anything loads. `at_validation` False: the method
+    has no validation steps (RL), so the evaluations run every eval_every (or eval_steps) training steps."""
+    if not at_validation:
+        if settings.select_by != "loss" or settings.save_checkpoints:
+            raise UserError("--select-by win_rate and --save-checkpoints are for `evalhub train sft|dpo` (they keep "
+                            "validation steps' weights); RL writes its last step: rank RL runs with `evalhub arena`")
+        if settings.eval_every is not None and settings.eval_every < 1:
+            raise UserError(f"eval_every must be at least 1, got {settings.eval_every}")
+        if settings.eval_max_cost is not None and settings.eval_max_cost <= 0:
+            raise UserError(f"--max-cost must be a positive number of USD, got {settings.eval_max_cost}")
+        if settings.eval_golden is not None:
+            from evalhub.golden import load_golden
+
+            load_golden(settings.eval_golden)
+        return
     if settings.save_checkpoints and settings.validation is None and settings.validation_fraction == 0:
         raise UserError("save_checkpoints keeps the weights of each validation step: keep a validation split "
                         "(validation_fraction > 0) or pass --validation FILE")
@@ -200,11 +214,11 @@ def loss_patience(settings: TrainSettings) -> int:
     return 0 if settings.select_by == "win_rate" else settings.patience
 
 
-def golden_callback(settings: TrainSettings, has_validation: bool, watch=None, db=None):
+def golden_callback(settings: TrainSettings, has_validation: bool, watch=None, db=None, at_steps: bool = False):
     """The GoldenEval callback for `eval_golden`, or None; the judge is checked (key, name, reachable) first."""
     if settings.eval_golden is None:
         return None
-    if not has_validation:
+    if not has_validation and not at_steps:
         raise UserError("--eval-golden runs at validation steps, and this run has no validation rows; pass "
                         "--validation FILE")
     from evalhub.judge import check_judge
@@ -225,21 +239,21 @@ def golden_callback(settings: TrainSettings, has_validation: bool, watch=None, d
                       golden_file=str(settings.eval_golden), max_new_tokens=settings.eval_max_new_tokens,
                       seed=settings.seed, select=settings.select_by == "win_rate", max_cost=settings.eval_max_cost,
                       patience=settings.patience if settings.select_by == "win_rate" else 0, watch=watch,
-                      baseline=baseline, baseline_name=settings.eval_baseline)
+                      baseline=baseline, baseline_name=settings.eval_baseline, at_steps=at_steps)
 
 
-def task_callback(settings: TrainSettings, has_validation: bool):
+def task_callback(settings: TrainSettings, has_validation: bool, at_steps: bool = False):
     """The TaskEval callback for `eval_tasks`, or None; every task's dataset is loaded now, before training."""
     if not settings.eval_tasks:
         return None
-    if not has_validation:
+    if not has_validation and not at_steps:
         raise UserError("--eval-tasks runs at validation steps, and this run has no validation rows; pass "
                         "--validation FILE")
     from trainers.task_eval import TaskEval
 
     return TaskEval(tasks=list(settings.eval_tasks), every=settings.eval_every or settings.eval_steps,
                     limit=settings.eval_limit, tasks_path=settings.eval_tasks_path, seed=settings.seed,
-                    batch_size=settings.batch_size)
+                    batch_size=settings.batch_size, at_steps=at_steps)
 
 
 def evaluation_callbacks(settings: TrainSettings, staging: Path, golden, tasks=None) -> list:

@@ -64,6 +64,7 @@ class GoldenEval(TrainerCallback):
     patience: int = 0  # with select: stop after this many scored golden evaluations without a better win rate
     watch: Any = None  # the run's OverfittingWatch: an early stop here is reported through it, as its own are
     since_best: int = 0
+    at_steps: bool = False  # RL: no validation steps, so evaluate at step 0 and every `every` training steps
     records: list[dict] = field(default_factory=list)
     baseline: dict = field(default_factory=dict)  # given (--eval-baseline), or the base's, made at the start
     baseline_name: str | None = None
@@ -77,6 +78,12 @@ class GoldenEval(TrainerCallback):
         if not self.baseline:
             with _adapter_off(model):
                 self.baseline = self._answers(model)
+        if self.at_steps:
+            self._evaluate_step(0, model, None)
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        if self.at_steps and state.global_step % self.every == 0:
+            self._evaluate_step(state.global_step, model, None)
 
     def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):
         step = state.global_step

@@ -106,8 +106,7 @@ def _chat_rows(rows: list[dict], chat_template: bool) -> list[dict]:
 def check_rl_settings(settings: RLSettings) -> None:
     from trainers import _common
 
-    _common.check_settings(settings)
-    _common.refuse_golden_eval(settings, settings.__class__.__name__.removesuffix("Settings").lower())
+    _common.check_settings(settings, at_validation=False)  # golden evaluations run every eval_every steps
     if settings.num_generations < 2:
         raise UserError(f"num_generations must be at least 2 (each answer is compared with its group), "
                         f"got {settings.num_generations}")
@@ -175,6 +174,9 @@ def _train(settings: RLSettings, method: str, db: Path | None, callbacks: tuple)
         from trl import RLOOConfig as Config
         from trl import RLOOTrainer as Trainer
 
+    # The judge, the tasks' datasets and a baseline's answers before the base loads: a bad one fails fast.
+    golden = _common.golden_callback(settings, False, None, db, at_steps=True)
+    tasks = _common.task_callback(settings, False, at_steps=True)
     tokenizer = _common.load_tokenizer(settings)
     reward = make_reward(settings.reward)
     set_seed(settings.seed)
@@ -201,14 +203,31 @@ def _train(settings: RLSettings, method: str, db: Path | None, callbacks: tuple)
         set_seed(settings.seed)
         trainer = Trainer(model=model, reward_funcs=reward, args=args, processing_class=tokenizer,
                           train_dataset=Dataset.from_list(_chat_rows(rows, settings.chat_template)),
-                          peft_config=peft_config, callbacks=[watch, *callbacks])
+                          peft_config=peft_config,
+                          callbacks=[watch, *_common.evaluation_callbacks(settings, staging, golden, tasks), *callbacks])
         trainer.train()
-        _finish(trainer, watch, staging, method, settings, rows, contamination, db, use_vllm)
+        _finish(trainer, watch, staging, method, settings, rows, contamination, db, use_vllm, golden, tasks)
     return Path(settings.output)
 
 
+def _evaluation_columns(golden, tasks) -> tuple[dict[int, dict], list[str]]:
+    """The evaluations that ran, by step ({column: value}), and their columns in curves.csv's order."""
+    from trainers._curves import GOLDEN_COLUMNS
+
+    by_step: dict[int, dict] = {}
+    for callback in (golden, tasks):
+        for record in (callback.records if callback is not None else []):
+            if "eval_error" in record or "tasks_error" in record:
+                continue
+            wanted = {k: v for k, v in record.items() if k in GOLDEN_COLUMNS or k.startswith("acc_")}
+            by_step.setdefault(record["step"], {}).update(wanted)
+    measured = {k for values in by_step.values() for k in values}
+    columns = [c for c in GOLDEN_COLUMNS if c in measured] + sorted(k for k in measured if k.startswith("acc_"))
+    return by_step, columns
+
+
 def _finish(trainer, watch, staging: Path, method: str, settings: RLSettings, rows, contamination, db,
-            use_vllm: bool) -> dict:
+            use_vllm: bool, golden=None, tasks=None) -> dict:
     from trainers import _common
     from trainers._curves import curve_points
     from trainers.data import file_sha256
@@ -230,12 +249,21 @@ def _finish(trainer, watch, staging: Path, method: str, settings: RLSettings, ro
                  f"(step {rewards[-1][0]})" + (f", KL to the reference {kls[-1][1]:.4f}" if kls else ""))
     data = {"train": {"path": str(settings.data), "sha256": file_sha256(settings.data), "rows": len(rows)},
             "validation": {"path": None, "sha256": None, "rows": 0, "lines": None}}
-    record = _common.write_record(staging, method, settings, data, metrics, contamination, points, db)
+    extra = {}
+    if golden is not None:
+        extra["golden_eval"] = golden.summary()
+    if tasks is not None:
+        extra["task_eval"] = _common.task_record(tasks, [], extra.get("golden_eval"))
+    record = _common.write_record(staging, method, settings, data, metrics, contamination, points, db, extra)
+    # The golden evaluation's and the tasks' numbers on the training rows of the steps where they ran.
+    evaluated, columns = _evaluation_columns(golden, tasks)
     with open(staging / "curves.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(RL_CURVE_COLUMNS)
+        writer.writerow(RL_CURVE_COLUMNS + tuple(columns))
         for p in points:
             entry = logged.get(p.step, {}) if p.split == "train" else {}
+            measured = evaluated.get(p.step, {}) if p.split == "train" else {}
             writer.writerow([p.step, p.split, repr(p.loss), "", "",
-                             *("" if entry.get(k) is None else repr(float(entry[k])) for k in ("reward", "reward_std", "kl"))])
+                             *("" if entry.get(k) is None else repr(float(entry[k])) for k in ("reward", "reward_std", "kl")),
+                             *("" if measured.get(c) is None else repr(measured[c]) for c in columns)])
     return record

@@ -30,19 +30,29 @@ class TaskEval(TrainerCallback):
     task_manager: Any = None
     leaves: dict = field(default_factory=dict)
     tokenizer: Any = None
+    at_steps: bool = False  # RL: no validation steps, so evaluate at step 0 and every `every` training steps
 
     def __post_init__(self):
         from evalhub.forgetting import prepared_tasks
 
         self.task_manager, self.leaves = prepared_tasks(self.tasks, self.tasks_path)
 
-    def on_train_begin(self, args, state, control, processing_class=None, **kwargs):
+    def on_train_begin(self, args, state, control, processing_class=None, model=None, **kwargs):
         self.tokenizer = processing_class
+        if self.at_steps:
+            self._evaluate_step(0, model)
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        if self.at_steps and state.global_step % self.every == 0:
+            self._evaluate_step(state.global_step, model)
 
     def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):
         step = state.global_step
         if metrics is None or not (step % self.every == 0 or not self.records):
             return
+        self._evaluate_step(step, model)
+
+    def _evaluate_step(self, step: int, model) -> None:
         from evalhub.forgetting import ForgettingSettings, evaluate_in_memory
 
         settings = ForgettingSettings(batch_size=self.batch_size, limit=self.limit, seed=self.seed)

@@ -11,9 +11,13 @@ from typing import List, Optional
 import typer
 
 from evalhub.cli import _shared as shared
-from evalhub.cli.train import (BASE, BATCH_SIZE, CONFIG, GOLDEN, GRAD_ACCUM, LEARNING_RATE, LORA_ALPHA, LORA_R,
-                               MAX_LENGTH, MAX_STEPS, OUTPUT, OVERWRITE, QLORA, SEED, STRICT, TARGET_MODULES,
-                               _overrides, _run, train_app)
+from evalhub.cli.train import (BASE, BATCH_SIZE, CONFIG, EVAL_BASELINE, EVAL_GOLDEN, EVAL_ITEMS, EVAL_JUDGE,
+                               EVAL_LIMIT, EVAL_MAX_COST, EVAL_TASKS, EVAL_TASKS_PATH, GOLDEN, GRAD_ACCUM,
+                               LEARNING_RATE, LORA_ALPHA, LORA_R, MAX_LENGTH, MAX_STEPS, OUTPUT, OVERWRITE, QLORA,
+                               SEED, STRICT, TARGET_MODULES, _limit, _overrides, _run, _task_list, train_app)
+
+RL_EVAL_EVERY = typer.Option(None, "--eval-every", help="Training steps between golden (and task) evaluations; RL "
+                                                        "has no validation steps (default: --eval-steps).")
 
 RM_CONFIG = typer.Option(None, "--config", help="YAML file of settings, or a shipped config by name (toy_rm); flags "
                                                 "override it.")
@@ -99,6 +103,15 @@ def _rl_command(method: str, summary: str):
         seed: Optional[int] = SEED,
         golden: List[str] = GOLDEN,
         strict: Optional[bool] = STRICT,
+        eval_golden: Optional[str] = EVAL_GOLDEN,
+        eval_judge: Optional[str] = EVAL_JUDGE,
+        eval_every: Optional[int] = RL_EVAL_EVERY,
+        eval_items: Optional[int] = EVAL_ITEMS,
+        eval_baseline: Optional[str] = EVAL_BASELINE,
+        eval_tasks: Optional[str] = EVAL_TASKS,
+        eval_limit: Optional[float] = EVAL_LIMIT,
+        eval_tasks_path: Optional[str] = EVAL_TASKS_PATH,
+        max_cost: Optional[float] = EVAL_MAX_COST,
         overwrite: bool = OVERWRITE,
         db: Optional[str] = shared.DB,
         verbose: bool = shared.VERBOSE,
@@ -108,7 +121,9 @@ def _rl_command(method: str, summary: str):
             temperature=temperature, beta=beta, use_vllm=use_vllm, grad_accum=grad_accum,
             target_modules=target_modules, lora_r=lora_r, lora_alpha=lora_alpha, qlora=qlora,
             learning_rate=learning_rate, batch_size=batch_size, seed=seed, golden=golden, strict=strict,
-            overwrite=overwrite)
+            eval_golden=eval_golden, eval_judge=eval_judge, eval_every=eval_every, eval_items=eval_items,
+            eval_baseline=eval_baseline, eval_tasks=_task_list(eval_tasks), eval_limit=_limit(eval_limit),
+            eval_tasks_path=eval_tasks_path, eval_max_cost=max_cost, overwrite=overwrite)
 
     command.__doc__ = summary
     return command
