@@ -19,8 +19,8 @@ from evalhub.store._leaderboard import (GoldenSetCounts, ItemOrders, Leaderboard
                                        read_leaderboard, read_run, read_run_choices, store_state)
 from evalhub.store._arenas import list_arenas, load_arena
 from evalhub.store._tags import list_tags
-from evalhub.store._human import (HumanVote, compare_votes, judge_item_verdicts, record_vote, record_votes, run_answers,
-                                 run_items, votes_for_run)
+from evalhub.store._human import (HumanVote, arena_pair_answers, arena_pair_verdicts, compare_votes, judge_item_verdicts,
+                                 pair_key, record_vote, record_votes, run_answers, run_items, votes_for_run)
 
 __all__ = ["latest_calibrations", "save_calibration", "default_db_path", "read_connection", "write_connection", "save_run", "list_runs", "load_run", "run_exists",
            "export_parquet", "save_training_run",
@@ -31,4 +31,4 @@ __all__ = ["latest_calibrations", "save_calibration", "default_db_path", "read_c
            "StoredJudgment", "StoredModel", "StoredRun", "read_run_choices", "store_state", "list_arenas", "load_arena",
            "list_tags",
            # blind human review (the Review page, `evalhub review`)
-           "HumanVote", "compare_votes", "judge_item_verdicts", "record_vote", "record_votes", "run_answers", "run_items", "votes_for_run"]
+           "HumanVote", "arena_pair_answers", "arena_pair_verdicts", "pair_key", "compare_votes", "judge_item_verdicts", "record_vote", "record_votes", "run_answers", "run_items", "votes_for_run"]

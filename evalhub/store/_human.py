@@ -150,3 +150,44 @@ def compare_votes(db: StoreArg = None) -> list[tuple[str, str, str, str, str]]:
         rows = con.execute("SELECT run_id, golden_file, item_id, reviewer, verdict FROM human_votes "
                            "WHERE pair = '' AND verdict IS NOT NULL").fetchall()
     return [tuple(r) for r in rows]
+
+
+def pair_key(a: str, b: str) -> str:
+    """The `pair` column of a vote on an arena pair: its two models by name, a first as arena_pairs stores it."""
+    return f"{a}|{b}"
+
+
+def arena_pair_answers(arena_id: str, a: str, b: str, db: StoreArg = None) -> dict[tuple[str, str], dict]:
+    """(golden file, item) -> {"prompt", "candidate" (a's answer), "baseline" (b's), "ideal"} for the arena's
+    golden items both models of the pair answered: run_answers' shape, with a in the candidate's place."""
+    if not store_exists(db):
+        return {}
+    with read_connection(db) as con:
+        rows = con.execute("SELECT golden_file, item_id, role, prompt, output FROM generations "
+                           "WHERE run_id = ? AND role IN (?, ?)", [arena_id, a, b]).fetchall()
+        ideal = {(r[0], r[1]): r[2] for r in con.execute(
+            "SELECT golden_file, item_id, output FROM golden_items WHERE run_id = ?", [arena_id]).fetchall()} \
+            if "golden_items" in con.tables() else {}
+    found: dict[tuple[str, str], dict] = {}
+    for golden_file, item_id, role, prompt, output in rows:
+        entry = found.setdefault((golden_file, item_id), {"prompt": prompt, "ideal": ideal.get((golden_file, item_id))})
+        entry["candidate" if role == a else "baseline"] = output
+    return {key: entry for key, entry in sorted(found.items()) if "candidate" in entry and "baseline" in entry}
+
+
+def arena_pair_verdicts(arena_id: str, a: str, b: str,
+                        db: StoreArg = None) -> dict[str, dict[tuple[str, str], tuple[str | None, str | None]]]:
+    """judge_item_verdicts for one arena pair: per judge, (golden file, item) -> (verdict with a shown first,
+    with a shown second), from a's side, out of arena_judgments. Canaries are left out."""
+    if not store_exists(db):
+        return {}
+    with read_connection(db) as con:
+        if "arena_judgments" not in con.tables():
+            return {}
+        rows = con.execute("SELECT judge, golden_file, item_id, a_position, verdict FROM arena_judgments "
+                           "WHERE run_id = ? AND a = ? AND b = ? AND NOT is_canary", [arena_id, a, b]).fetchall()
+    found: dict[str, dict[tuple[str, str], list]] = {}
+    for judge, golden_file, item_id, position, verdict in rows:
+        orders = found.setdefault(judge, {}).setdefault((golden_file, item_id), [None, None])
+        orders[0 if position == "A" else 1] = verdict
+    return {judge: {key: (v[0], v[1]) for key, v in items.items()} for judge, items in found.items()}
