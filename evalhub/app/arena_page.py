@@ -1,5 +1,6 @@
 """Arenas in the app: a list under the leaderboard, and a page per arena with its Bradley-Terry ratings (95% CI
-bars), the pairwise win-rate matrix as a heatmap, and the pairs that differ after Holm's correction."""
+bars), the pairwise win-rate matrix as a heatmap, the pairs that differ after Holm's correction, and what the
+reviewers' blind votes (the Review page) say per pair."""
 
 from __future__ import annotations
 
@@ -24,6 +25,14 @@ def _arenas(_where: StoreLocation, name: str, state: tuple) -> list[dict]:
 @st.cache_data(show_spinner=False, max_entries=16)
 def _arena(_where: StoreLocation, name: str, run_id: str, state: tuple) -> dict:
     return load_arena(run_id, _where)
+
+
+def load_arenas(db: StoreLocation, state: tuple) -> list[dict]:
+    """The store's arenas, newest first ([] for a store that cannot be read: the page above says why)."""
+    try:
+        return _arenas(db, str(db), state)
+    except UserError:
+        return []
 
 
 def short_names(models: list[str]) -> dict[str, str]:
@@ -138,3 +147,32 @@ def show_arenas(db: StoreLocation, state: tuple, hint: bool = True) -> None:
     st.dataframe(pairs, hide_index=True, column_config={
         "win_rate": st.column_config.NumberColumn("Win rate", format="%.3f"),
         "p": st.column_config.NumberColumn(format="%.3g"), "p (Holm)": st.column_config.NumberColumn(format="%.3g")})
+    _human_pairs(db, run_id, summary, names)
+
+
+def _human_pairs(db: StoreLocation, run_id: str, summary: dict, names: dict[str, str]) -> None:
+    """Per pair, the reviewers' votes (read fresh: they vote while the page is open): the human win rate of a
+    over b with its Wilson CI, the reviewers' agreement, and each judge's agreement with them."""
+    from evalhub.human import arena_human_summary
+
+    st.subheader("Human review")
+    pairs = arena_human_summary(run_id, [(p["a"], p["b"]) for p in summary["pairs"]], db)
+    if not pairs:
+        st.caption("Nobody has voted on this arena yet: the Review page collects blind votes pair by pair.")
+        return
+    rows = []
+    for pair in pairs:
+        lo, hi = pair["win_rate_ci"] or (None, None)
+        row = {"a": names[pair["a"]], "b": names[pair["b"]], "votes": pair["n_votes"], "items": pair["n_items"],
+               "reviewers": len(pair["reviewers"]), "human_win_rate": pair["win_rate"],
+               "95% CI": "–" if lo is None else f"[{lo:.3f}, {hi:.3f}]",
+               "reviewer_kappa": pair["reviewer_agreement"]["kappa"]}
+        for judge, agreement in pair["judge_agreement"].items():
+            row[f"{judge}: agreement"] = agreement["accuracy"]
+            row[f"{judge}: kappa"] = agreement["kappa"]
+        rows.append(row)
+    st.caption("From a's side: each item's verdict is its reviewers' majority (a tie counts half); a judge's "
+               "agreement and Cohen's kappa are over the items both it and the reviewers scored.")
+    st.dataframe(pd.DataFrame(rows), hide_index=True, column_config={
+        "human_win_rate": st.column_config.NumberColumn("Human win rate", format="%.3f"),
+        "reviewer_kappa": st.column_config.NumberColumn("Reviewer agreement (Fleiss' kappa)", format="%.3f")})

@@ -6,12 +6,13 @@ the store named by EVALHUB_DB (a DuckDB file or a PostgreSQL URL; or ./evalhub.d
 field) through short-lived read-only connections, so a running `evalhub compare` can always write its run.
 The leaderboard aggregates in the store. Four pages: the leaderboard (the arenas listed under it), one run's
 details (`?run=RUN_ID` links straight to it), one arena's ratings, win-rate matrix and pairs, and the blind
-Review page, where reviewers vote on a run's items (its only write: one vote, one transaction).
+Review page, where reviewers vote on a run's items or an arena pair's (its only write: one vote, one
+transaction).
 """
 
 import streamlit as st
 
-from evalhub.app.arena_page import ARENA_PAGE, show_arena_list, show_arenas
+from evalhub.app.arena_page import ARENA_PAGE, load_arenas, show_arena_list, show_arenas
 from evalhub.app.labels import store_labels
 from evalhub.app.leaderboard_page import LEADERBOARD_PAGE, RUN_PAGE, show_leaderboard
 from evalhub.app.loading import load_human, load_leaderboard, load_run, load_run_choices, state_of
@@ -61,7 +62,7 @@ if index is not None:
         show_arenas(db, state)
     elif page == REVIEW_PAGE:  # blind: nothing on it names a model
         st.query_params.pop("run", None)
-        show_review(db, load_run_choices(db, state))
+        show_review(db, load_run_choices(db, state), load_arenas(db, state))
     else:
         st.query_params.pop("run", None)
         show_leaderboard(db, index, labels, state)

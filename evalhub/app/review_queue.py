@@ -47,6 +47,11 @@ def shown_first(reviewer: str, run_id: str, item: Item, pair: str = "") -> str:
     return "candidate" if hashlib.sha256(key.encode()).digest()[0] % 2 == 0 else "baseline"
 
 
+def pair_token(pair: str) -> str:
+    """An arena pair's stand-in in widget keys, which reach the browser: a hash, so no model name is sent."""
+    return hashlib.sha256(pair.encode()).hexdigest()[:12]
+
+
 def verdict_of(choice: str, first: str) -> str | None:
     """A button pressed with `first`'s answer shown as "Answer 1", as the candidate's verdict: 'win', 'loss',
     'tie', or None for a skip."""
