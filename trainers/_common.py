@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from evalhub.errors import UserError
+from evalhub.errors import Interrupted, UserError
 from evalhub.quiet import progress
 from trainers.data import file_sha256
 
@@ -64,6 +64,8 @@ class TrainSettings:
     golden: list[Path] = field(default_factory=list)  # golden sets checked for contamination before training
     strict: bool = False  # contamination found in a golden set is an error instead of a warning
     overwrite: bool = False  # replace a previous training output at `output` (without it, that is refused)
+    # SFT and DPO: continue an interrupted run of `output` from its newest checkpoint (trainers/_resume.py)
+    resume_from_checkpoint: bool = False
     # Evaluation inside training (trainers/golden_eval.py): the win rate against the base on a golden set.
     eval_golden: Path | None = None  # golden set judged at validation steps; None: no golden evaluation
     eval_judge: str | None = None  # None: openai:gpt-4.1 when OPENAI_API_KEY is set, else the reference judge
@@ -208,6 +210,12 @@ def refuse_golden_eval(settings: TrainSettings, method: str) -> None:
                         f"them from the {method} settings and compare the adapter afterwards with `evalhub compare`")
 
 
+def refuse_resume(settings: TrainSettings) -> None:
+    if settings.resume_from_checkpoint:
+        raise UserError("--resume-from-checkpoint is for `evalhub train sft|dpo`; this method writes no resumable "
+                        "checkpoints: rerun it from the start")
+
+
 def loss_patience(settings: TrainSettings) -> int:
     """The overfitting watch's patience: none when the win rate selects (its patience then follows the win
     rate, in trainers/golden_eval.py)."""
@@ -297,13 +305,20 @@ def split_validation(examples: list, validation: list | None, fraction: float, s
             [e for i, e in enumerate(examples) if i in held_out])
 
 
-def load_inputs(settings: TrainSettings, load) -> tuple[list, list, list[dict]]:
-    """The training and validation rows (`load` reads a data file), the output folder checked, and the
-    contamination found: every trainer's checks before its heavy imports, so bad input fails in a second."""
+def load_inputs(settings: TrainSettings, load, resumable: bool = False) -> tuple[list, list, list[dict]]:
+    """The training and validation rows (`load` reads a data file), the output folder checked (and, for a
+    `resumable` method, the interrupted run to resume), and the contamination found: every trainer's checks
+    before its heavy imports, so bad input fails in a second."""
     examples = load(settings.data)
     validation = load(settings.validation) if settings.validation else None
     train_rows, eval_rows = split_validation(examples, validation, settings.validation_fraction, settings.seed)
     check_output(settings.output, settings.overwrite)
+    if resumable:
+        from trainers._resume import check_resume
+
+        check_resume(settings)
+    else:
+        refuse_resume(settings)
     return train_rows, eval_rows, check_contamination(settings)
 
 
@@ -362,11 +377,14 @@ def lora_config(settings: TrainSettings, model):
                       lora_dropout=settings.lora_dropout, target_modules=targets, task_type="CAUSAL_LM")
 
 
-def trainer_arguments(settings: TrainSettings, checkpoints: Path, has_validation: bool) -> dict[str, Any]:
+def trainer_arguments(settings: TrainSettings, checkpoints: Path, has_validation: bool,
+                      resumable: bool = False) -> dict[str, Any]:
     """TrainingArguments shared by SFTConfig and DPOConfig.
 
     With a validation set, validation loss is computed at the start and every `eval_steps`; each new best is
     checkpointed (weights only) and restored at the end, so the adapter written is the best one seen.
+    `resumable` (SFT, DPO): every validation step (every `eval_steps` steps without validation) writes a whole
+    checkpoint instead (weights, optimizer, scheduler, RNG), the newest and the best kept, to resume from.
     """
     run = effective(settings)
     watch: dict[str, Any] = {"save_strategy": "no"}
@@ -379,6 +397,11 @@ def trainer_arguments(settings: TrainSettings, checkpoints: Path, has_validation
             from trainers.golden_eval import SELECTION_METRIC
 
             watch.update(metric_for_best_model=f"eval_{SELECTION_METRIC}", greater_is_better=True)
+    if resumable:
+        # save_total_limit=1 with load_best_model_at_end keeps two: the best and the newest (transformers).
+        watch.update(save_strategy="steps", save_steps=settings.eval_steps, save_only_model=False, save_total_limit=1)
+        if settings.resume_from_checkpoint and has_validation:
+            watch["eval_on_start"] = False  # step 0 was evaluated by the interrupted run: its numbers are restored
     # A length in steps (max_steps) wins over epochs; warm-up is 10% of the run either way.
     length = (dict(max_steps=settings.max_steps, warmup_steps=max(1, settings.max_steps // 10)) if settings.max_steps
               else dict(num_train_epochs=settings.epochs, warmup_steps=0.1))
@@ -434,19 +457,37 @@ def check_output(output: Path, overwrite: bool = False) -> None:
 
 
 @contextlib.contextmanager
-def staged_output(output: Path, overwrite: bool = False) -> Iterator[Path]:
+def staged_output(output: Path, overwrite: bool = False, resumable: TrainSettings | None = None) -> Iterator[Path]:
     """A fresh folder beside `output` to train into; on success it replaces `output` (a previous training output
-    only with `overwrite`), on any error it is removed."""
+    only with `overwrite`), on any error it is removed. With `resumable` (the settings of an SFT or DPO run) it
+    is the run's staging folder of trainers/_resume.py, kept after an error once it holds a checkpoint."""
     output = Path(output)
     check_output(output, overwrite)
     output.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}-", dir=output.parent))
+    if resumable is not None:
+        from trainers._resume import open_staging
+
+        staging = open_staging(resumable)
+    else:
+        staging = Path(tempfile.mkdtemp(prefix=f".{output.name}-", dir=output.parent))
     try:
         yield staging
-    except BaseException:
+    except BaseException as error:
+        if resumable is not None:
+            from trainers._resume import checkpoint_step, last_checkpoint
+
+            checkpoint = last_checkpoint(staging)
+            if checkpoint is not None:
+                resume = (f"the run is kept at step {checkpoint_step(checkpoint)} in {staging}: rerun with "
+                          "--resume-from-checkpoint to continue it")
+                if isinstance(error, KeyboardInterrupt):
+                    raise Interrupted(f"training stopped; {resume}") from None
+                progress(f"training failed; {resume}")
+                raise
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    shutil.rmtree(staging / ".checkpoints", ignore_errors=True)  # weights-only checkpoints of the best step
+    shutil.rmtree(staging / ".checkpoints", ignore_errors=True)  # the Trainer's checkpoints: the best is restored
+    (staging / "settings.json").unlink(missing_ok=True)  # a resumable run's starting settings (trainers/_resume.py)
     (staging / "README.md").unlink(missing_ok=True)  # peft's empty model card: the record is training.json
     if output.exists():
         shutil.rmtree(output)
@@ -541,6 +582,9 @@ def final_metrics(trainer, watch, points) -> dict[str, Any]:
         "train_runtime_s": runtime, "train_tokens": tokens,
         "stopped_early": watch.stopped_at is not None, "stop_reason": watch.reason,
     }
+    if watch.resumed_from is not None:
+        # The runtime and token count above are the libraries' counts for the resumed part only.
+        metrics["resumed_from_step"] = watch.resumed_from
     if evals:
         # The Trainer restored the best checkpoint (never the step-0 evaluation, which has none).
         best_step = state.best_global_step or min(evals[1:] or evals, key=lambda p: p.loss).step
@@ -563,7 +607,9 @@ def training_summary(output: Path, seconds: float, log: Path | None) -> str:
         value = metrics.get(key)
         return "–" if value is None else f"{value:.4g}"
 
-    lines = [f"trained {metrics['steps']} steps in {seconds:.0f} s: final training loss {number('train_loss_final')}"]
+    resumed = f" (resumed from step {metrics['resumed_from_step']})" if metrics.get("resumed_from_step") else ""
+    lines = [f"trained {metrics['steps']} steps in {seconds:.0f} s{resumed}: final training loss "
+             f"{number('train_loss_final')}"]
     if metrics.get("eval_loss_start") is not None:
         lines.append(f"  validation loss {number('eval_loss_start')} at the start, {number('eval_loss_final')} at the "
                      f"end, best {number('eval_loss_best')} at step {metrics['best_step']} (the weights kept)")

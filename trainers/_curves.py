@@ -41,6 +41,7 @@ class OverfittingWatch(TrainerCallback):
     train: list[tuple[int, float]] = field(default_factory=list)
     stopped_at: int | None = None
     reason: str | None = None
+    resumed_from: int | None = None  # the checkpoint's step when the run was resumed (trainers/_resume.py)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if logs and "loss" in logs:

@@ -35,35 +35,38 @@ def train_dpo(settings: DPOSettings, db: Path | None = None, callbacks: tuple = 
     _common.check_settings(settings)
     if settings.beta <= 0:
         raise UserError(f"beta must be positive, got {settings.beta}")
-    train_rows, eval_rows, contamination = _common.load_inputs(settings, load_preference_examples)
+    train_rows, eval_rows, contamination = _common.load_inputs(settings, load_preference_examples, resumable=True)
     # Heavy imports only once the inputs are known to be good: bad input fails in a second.
     from datasets import Dataset
     from transformers import set_seed
     from trl import DPOConfig, DPOTrainer
 
     from trainers._curves import OverfittingWatch
+    from trainers._resume import CHECKPOINTS
+    from trainers._resume_state import SaveEvaluationState, resume_point
 
     watch = OverfittingWatch(patience=_common.loss_patience(settings))
     # The judge, the tasks' datasets and a baseline's answers before the base loads: a bad one fails fast.
     golden = _common.golden_callback(settings, bool(eval_rows), watch, db)
     tasks = _common.task_callback(settings, bool(eval_rows))
+    saver = SaveEvaluationState(watch, golden, tasks)  # what they measured, in each checkpoint, to resume
     tokenizer = _common.load_tokenizer(settings)
     set_seed(settings.seed)
     model = _common.load_base_model(settings)
     peft_config = _common.lora_config(settings, model)
-    with _common.staged_output(settings.output, settings.overwrite) as staging:
-        args = DPOConfig(**_common.trainer_arguments(settings, staging / ".checkpoints", bool(eval_rows)),
+    with _common.staged_output(settings.output, settings.overwrite, resumable=settings) as staging:
+        args = DPOConfig(**_common.trainer_arguments(settings, staging / CHECKPOINTS, bool(eval_rows), resumable=True),
                          beta=settings.beta)
         # Seeds first: they fix the LoRA initialisation (inside the trainer), the data order and dropout.
         set_seed(settings.seed)
         trainer = DPOTrainer(
             model=model, args=args, processing_class=tokenizer, peft_config=peft_config,
-            callbacks=[watch, *_common.evaluation_callbacks(settings, staging, golden, tasks), *callbacks],
+            callbacks=[watch, *_common.evaluation_callbacks(settings, staging, golden, tasks), saver, *callbacks],
             train_dataset=Dataset.from_list(preference_rows(train_rows, settings.chat_template)),
             eval_dataset=Dataset.from_list(preference_rows(eval_rows, settings.chat_template)) if eval_rows else None)
         if trainer.ref_model is not None:  # the promise above: no second copy of the base
             raise RuntimeError("DPOTrainer loaded a separate reference model; expected the disabled adapter")
-        trainer.train()
+        trainer.train(resume_from_checkpoint=resume_point(settings, staging, saver))
         _common.finish(trainer, watch, staging, "dpo", settings, train_rows, eval_rows, contamination, db,
                        golden, tasks)
     return Path(settings.output)

@@ -107,6 +107,7 @@ def check_rl_settings(settings: RLSettings) -> None:
     from trainers import _common
 
     _common.check_settings(settings, at_validation=False)  # golden evaluations run every eval_every steps
+    _common.refuse_resume(settings)
     if settings.num_generations < 2:
         raise UserError(f"num_generations must be at least 2 (each answer is compared with its group), "
                         f"got {settings.num_generations}")

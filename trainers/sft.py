@@ -42,34 +42,37 @@ def train_sft(settings: SFTSettings, db: Path | None = None, callbacks: tuple = 
     _common.check_settings(settings)
     if settings.qlora and settings.full_finetune:
         raise UserError("qlora and full_finetune exclude each other: QLoRA trains an adapter on a 4-bit base")
-    train_rows, eval_rows, contamination = _common.load_inputs(settings, load_sft_examples)
+    train_rows, eval_rows, contamination = _common.load_inputs(settings, load_sft_examples, resumable=True)
     # Heavy imports only once the inputs are known to be good: bad input fails in a second.
     from datasets import Dataset
     from transformers import set_seed
     from trl import SFTConfig, SFTTrainer
 
     from trainers._curves import OverfittingWatch
+    from trainers._resume import CHECKPOINTS
+    from trainers._resume_state import SaveEvaluationState, resume_point
 
     watch = OverfittingWatch(patience=_common.loss_patience(settings))
     # The judge, the tasks' datasets and a baseline's answers before the base loads: a bad one fails fast.
     golden = _common.golden_callback(settings, bool(eval_rows), watch, db)
     tasks = _common.task_callback(settings, bool(eval_rows))
+    saver = SaveEvaluationState(watch, golden, tasks)  # what they measured, in each checkpoint, to resume
     tokenizer = _common.load_tokenizer(settings)
     set_seed(settings.seed)
     model = _common.load_base_model(settings)
     peft_config = None if settings.full_finetune else _common.lora_config(settings, model)
-    with _common.staged_output(settings.output, settings.overwrite) as staging:
-        args = SFTConfig(**_common.trainer_arguments(settings, staging / ".checkpoints", bool(eval_rows)),
+    with _common.staged_output(settings.output, settings.overwrite, resumable=settings) as staging:
+        args = SFTConfig(**_common.trainer_arguments(settings, staging / CHECKPOINTS, bool(eval_rows), resumable=True),
                          completion_only_loss=True, packing=settings.packing,
                          neftune_noise_alpha=settings.neftune_alpha)
         # Seeds first: they fix the LoRA initialisation (inside the trainer), the data order and dropout.
         set_seed(settings.seed)
         trainer = SFTTrainer(
             model=model, args=args, processing_class=tokenizer, peft_config=peft_config,
-            callbacks=[watch, *_common.evaluation_callbacks(settings, staging, golden, tasks), *callbacks],
+            callbacks=[watch, *_common.evaluation_callbacks(settings, staging, golden, tasks), saver, *callbacks],
             train_dataset=Dataset.from_list(_rows(train_rows, settings.chat_template)),
             eval_dataset=Dataset.from_list(_rows(eval_rows, settings.chat_template)) if eval_rows else None)
-        trainer.train()
+        trainer.train(resume_from_checkpoint=resume_point(settings, staging, saver))
         if settings.full_finetune:
             tokenizer.save_pretrained(staging)
         _common.finish(trainer, watch, staging, "sft", settings, train_rows, eval_rows, contamination, db,

@@ -49,6 +49,9 @@ PATIENCE = typer.Option(None, help="Stop after this many validation-loss rises i
 GOLDEN = typer.Option([], "--golden", help="Golden set checked for overlap with the training data; repeatable.")
 STRICT = typer.Option(None, "--strict/--no-strict", help="Make golden/training overlap an error.")
 OVERWRITE = typer.Option(False, "--overwrite", help="Replace a previous training output at --output.")
+RESUME = typer.Option(False, "--resume-from-checkpoint", help="Continue the interrupted run of --output from its newest "
+                                                             "checkpoint, with the same settings; its curves and "
+                                                             "evaluations so far are kept.")
 EVAL_GOLDEN = typer.Option(None, "--eval-golden", help="Golden set judged during training: the win rate against the "
                                                        "base at validation steps, into curves.csv and training.json.")
 EVAL_JUDGE = typer.Option(None, "--eval-judge", help="Judge of --eval-golden (default: openai:gpt-4.1 when "
@@ -103,7 +106,7 @@ def _run(train, settings_class, config: Optional[Path], db: Optional[str], overr
     # The libraries' output (the Trainer's metric dicts and bars, loading bars, warnings) goes to a log beside
     # the output folder, not inside it (the folder holds the adapter and its record only); one bar stays here.
     log = None if verbose else Path(f"{settings.output}.log")
-    if log is not None:
+    if log is not None and not settings.resume_from_checkpoint:  # a resumed run's log goes on where it stopped
         log.unlink(missing_ok=True)
     started = time.monotonic()
     with library_output_to(log, on_failure=progress), contextlib.redirect_stdout(sys.stderr):
@@ -157,6 +160,7 @@ def sft(
     max_cost: Optional[float] = EVAL_MAX_COST,
     save_checkpoints: Optional[bool] = SAVE_CHECKPOINTS,
     overwrite: bool = OVERWRITE,
+    resume_from_checkpoint: bool = RESUME,
     db: Optional[str] = shared.DB,
     verbose: bool = shared.VERBOSE,
 ) -> None:
@@ -173,7 +177,7 @@ def sft(
         eval_items=eval_items, select_by=select_by, eval_max_cost=max_cost, save_checkpoints=save_checkpoints,
         eval_baseline=eval_baseline,
         eval_tasks=_task_list(eval_tasks), eval_limit=_limit(eval_limit), eval_tasks_path=eval_tasks_path,
-        overwrite=overwrite or None), verbose)
+        overwrite=overwrite or None, resume_from_checkpoint=resume_from_checkpoint or None), verbose)
 
 
 @train_app.command("dpo")
@@ -213,6 +217,7 @@ def dpo(
     max_cost: Optional[float] = EVAL_MAX_COST,
     save_checkpoints: Optional[bool] = SAVE_CHECKPOINTS,
     overwrite: bool = OVERWRITE,
+    resume_from_checkpoint: bool = RESUME,
     db: Optional[str] = shared.DB,
     verbose: bool = shared.VERBOSE,
 ) -> None:
@@ -228,4 +233,4 @@ def dpo(
         eval_judge=eval_judge, eval_every=eval_every, eval_items=eval_items, select_by=select_by,
         eval_max_cost=max_cost, save_checkpoints=save_checkpoints, eval_baseline=eval_baseline,
         eval_tasks=_task_list(eval_tasks), eval_limit=_limit(eval_limit), eval_tasks_path=eval_tasks_path,
-        overwrite=overwrite or None), verbose)
+        overwrite=overwrite or None, resume_from_checkpoint=resume_from_checkpoint or None), verbose)
