@@ -120,3 +120,30 @@ def test_methods_without_resumable_checkpoints_refuse_the_flag(tmp_path):
         train_grpo(toy_settings(GRPOSettings, "toy_grpo", output=tmp_path / "rl", golden=[],
                                 resume_from_checkpoint=True))
     assert not any(tmp_path.iterdir())
+
+
+def test_a_killed_cli_run_resumes_and_writes_the_whole_runs_curves(tmp_path):
+    """SIGKILL, which no handler sees, once a checkpoint is on disk: the rerun with the flag finishes the run."""
+    import signal
+    import time
+
+    output = tmp_path / "killed"
+    flags = ["--output", str(output), "--max-steps", "60", "--eval-steps", "10"]
+    proc = subprocess.Popen([sys.executable, "-m", "evalhub", "train", "sft", "--config", "toy_sft", *flags],
+                            cwd=tmp_path, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoints = staging_folder(output) / ".checkpoints"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None and not list(checkpoints.glob("*/evalhub_state.json")):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    assert not output.exists()
+
+    resumed = _train_cli(*flags, "--resume-from-checkpoint", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    record = _record(output)
+    assert record["metrics"]["steps"] == 60 and record["metrics"]["resumed_from_step"] >= 10
+    rows = (output / "curves.csv").read_text().splitlines()[1:]
+    assert [int(r.split(",")[0]) for r in rows if ",eval," in r] == list(range(0, 61, 10))  # none lost, none twice
+    assert [int(r.split(",")[0]) for r in rows if ",train," in r] == list(range(5, 61, 5))
