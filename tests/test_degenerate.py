@@ -278,7 +278,10 @@ def test_ctrl_c_during_generation_exits_fast_and_the_rerun_resumes(tmp_path, toy
     args = [sys.executable, "-m", "evalhub", "compare", str(toy_world / toy_manifest["base"]), str(toy_adapter),
             "--golden", str(golden), "--judge", "reference", "--backend", "hf", "--batch-size", "1",
             "--max-new-tokens", "48", "--db", str(tmp_path / "i.duckdb"), "--report-dir", str(tmp_path / "r")]
-    proc = subprocess.Popen(args, cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A shell without job control starts background commands with SIGINT ignored, and the child inherits that
+    # (Python then installs no KeyboardInterrupt handler): give the child Ctrl+C as a terminal would.
+    proc = subprocess.Popen(args, cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     partial = None
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and proc.poll() is None:
