@@ -487,7 +487,10 @@ def staged_output(output: Path, overwrite: bool = False, resumable: TrainSetting
         shutil.rmtree(staging, ignore_errors=True)
         raise
     shutil.rmtree(staging / ".checkpoints", ignore_errors=True)  # the Trainer's checkpoints: the best is restored
-    (staging / "settings.json").unlink(missing_ok=True)  # a resumable run's starting settings (trainers/_resume.py)
+    if resumable is not None:
+        from trainers._resume import SETTINGS_FILE
+
+        (staging / SETTINGS_FILE).unlink(missing_ok=True)  # the starting settings, kept only to check a resume
     (staging / "README.md").unlink(missing_ok=True)  # peft's empty model card: the record is training.json
     if output.exists():
         shutil.rmtree(output)
