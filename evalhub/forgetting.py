@@ -255,13 +255,20 @@ def _lm(plan: EnginePlan, backend: str, settings: ForgettingSettings):
     if backend == "vllm":
         args = vllm_model_args(plan, settings)
         key = ("lm-eval-vllm", tuple(sorted((name, str(value)) for name, value in args.items())))
-        with loaded(key, lambda: _lm_eval_vllm_class()(**args), _shut_down_vllm) as lm:
+        with loaded(key, lambda: _start_lm_eval_vllm(args), _shut_down_vllm) as lm:
             yield lm
     else:
         key = ("lm-eval-hf", plan.weights, tuple(plan.adapters), settings.dtype, settings.max_length,
                settings.batch_size)
         with loaded(key, lambda: _hf_model(plan, settings), lambda lm: None) as lm:
             yield lm
+
+
+def _start_lm_eval_vllm(args: dict):
+    from evalhub.models.vllm_engine import torch_thread_setting_kept
+
+    with torch_thread_setting_kept():
+        return _lm_eval_vllm_class()(**args)
 
 
 def _pass_adapter(lm, backend: str, plan: EnginePlan, one_pass):

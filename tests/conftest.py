@@ -18,6 +18,15 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(variable, "1")
 
+# The suite starts vLLM's CPU engine dozens of times, each for a model of a few megabytes. vLLM's own switches
+# make a start take seconds instead of a minute (bench/RESULTS.md, "vLLM engine start"): the engine core runs
+# in the calling process rather than in two spawned processes that import torch and vLLM again; the KV cache
+# is 1 GiB instead of 30% of RAM; and the model runs eagerly instead of through inductor's compilation (as
+# vLLM's CPU CI runs it). `evalhub serve` still spawns vLLM's server and its engine-core process.
+os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+os.environ.setdefault("VLLM_CPU_CI_ENV", "1")
+
 REPO = Path(__file__).resolve().parents[1]
 
 

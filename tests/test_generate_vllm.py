@@ -126,3 +126,21 @@ def test_an_interrupt_releases_the_engine_and_propagates(vllm_results):
     _, _, _, interrupt = vllm_results
     assert interrupt["released"] and interrupt["seconds"] < 120
     assert [role for role, _ in interrupt["batches"]] == ["base"]  # stopped at the first chunk
+
+
+def test_the_process_can_still_set_its_torch_threads_after_an_engine_ran_in_it(vllm_results):
+    # vLLM's CPU worker makes torch.set_num_threads a no-op in its process; with the engine core in this
+    # process (the suite's VLLM_ENABLE_V1_MULTIPROCESSING=0) that would be this one, and a toy build after it
+    # would pretrain on whatever thread count was left.
+    import os
+
+    import torch
+
+    if os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING") != "0":
+        pytest.skip("the engine core ran in its own process")
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads + 1)
+        assert torch.get_num_threads() == threads + 1
+    finally:
+        torch.set_num_threads(threads)

@@ -7,6 +7,7 @@ whichever of them loads it.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 from typing import Sequence
 
@@ -104,7 +105,24 @@ def checkpoint_dtype(weights: str, dtype: str) -> str:
 def start_engine(args: dict):
     from vllm import LLM
 
-    return LLM(**args)
+    with torch_thread_setting_kept():
+        return LLM(**args)
+
+
+@contextlib.contextmanager
+def torch_thread_setting_kept():
+    """Undo vLLM's CPU worker replacing torch.set_num_threads with a no-op in the process it runs in.
+
+    With the engine core in the caller's process (VLLM_ENABLE_V1_MULTIPROCESSING=0, as the test suite runs
+    it), that process is evalhub's own, and a later toy build or training there must still set its threads.
+    """
+    import torch
+
+    set_num_threads = torch.set_num_threads
+    try:
+        yield
+    finally:
+        torch.set_num_threads = set_num_threads
 
 
 def shut_down(llm) -> None:
