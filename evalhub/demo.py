@@ -55,10 +55,11 @@ def run_demo(seed: int, db: Path, report_dir: Path, backend: str = "auto") -> Co
     """Build the toy world, train a LoRA adapter on its domain, and compare it with the base."""
     import json
 
-    from evalhub.toy import build_toy_world
+    from evalhub.toy.engine import use_toy_vllm_settings
 
+    use_toy_vllm_settings()  # the toy's engine starts in seconds (evalhub/toy/engine.py)
     print("evalhub demo: building the toy world (cached after the first time) ...", file=sys.stderr)
-    toy = build_toy_world(seed=seed)
+    toy = _toy_world_while_loading(seed, backend)
     manifest = json.loads((toy / "manifest.json").read_text())
     adapter = demo_adapter(toy, seed)
     print("evalhub demo: judging with the offline reference judge (similarity to the ideal answer); "
@@ -70,3 +71,79 @@ def run_demo(seed: int, db: Path, report_dir: Path, backend: str = "auto") -> Co
         training_data=str(toy / manifest["sft"]), backend=backend, kind="demo",
     )
     return run_compare(request, db=db, report_dir=report_dir)
+
+
+def _toy_world_while_loading(seed: int, backend: str) -> Path:
+    """The toy world, built in a child process while this one loads what the demo's later steps need.
+
+    The build pretrains a tiny model on one thread (evalhub/toy/families.py, pretrain_threads), for most of a
+    minute; on a second core, this process meanwhile imports the training libraries and vLLM, and does what
+    vLLM's first engine on a machine spends half a minute on (evalhub/models/vllm_engine.py,
+    prepare_first_engine). A cold demo is shorter by about that much.
+    """
+    import os
+    import subprocess
+
+    from evalhub.toy import build_toy_world, cached_toy_world
+
+    log = _loading_log()
+    if cached_toy_world(seed) is not None or (os.cpu_count() or 1) < 2 or not _can_create(log.parent):
+        return build_toy_world(seed=seed)  # which says why, when the cache folder cannot be made
+    # The child's progress bar goes to the terminal; its errors are evalhub's own one-line ones (exit 2).
+    child = subprocess.Popen([sys.executable, "-m", "evalhub", "toy", "build", "--seed", str(seed)],
+                             stdout=subprocess.DEVNULL)
+    try:
+        _load_later_steps(backend, log)
+    except BaseException as error:
+        _stop(child, interrupted=isinstance(error, KeyboardInterrupt))
+        raise
+    if child.wait() != 0:
+        raise SystemExit(child.returncode)  # the child has said why, in one line
+    return build_toy_world(seed=seed)
+
+
+def _stop(child, interrupted: bool) -> None:
+    """Stop the build, which then removes its staging folder. A Ctrl+C reached it too (one process group): it
+    gets a moment to stop by itself first, since a second SIGINT would cut its cleanup short."""
+    import signal
+    import subprocess
+
+    if interrupted:
+        try:
+            child.wait(timeout=10)
+            return
+        except subprocess.TimeoutExpired:
+            pass
+    child.send_signal(signal.SIGINT)
+    child.wait()
+
+
+def _can_create(folder: Path) -> bool:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return True
+
+
+def _loading_log() -> Path:
+    """Where the libraries' output goes while the demo loads them."""
+    from evalhub.toy import default_cache_dir
+
+    return default_cache_dir() / "demo-libraries.log"
+
+
+def _load_later_steps(backend: str, log: Path) -> None:
+    """Import the LoRA training's libraries and the comparison's engine, with their import-time chatter in `log`."""
+    from evalhub.generate import resolve_backend
+    from evalhub.toy.families import DEFAULT_FAMILY, family
+
+    log.unlink(missing_ok=True)
+    with library_output_to(log, on_failure=progress):
+        import peft  # noqa: F401  (pyflakes: imported for its import time)
+        import trl  # noqa: F401
+
+        if resolve_backend(backend) == "vllm":
+            from evalhub.models.vllm_engine import prepare_first_engine
+
+            prepare_first_engine(family(DEFAULT_FAMILY).model_class)

@@ -19,12 +19,13 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
         os.environ.setdefault(variable, "1")
 
 # The suite starts vLLM's CPU engine dozens of times, each for a model of a few megabytes. vLLM's own switches
-# make a start take seconds instead of a minute (bench/RESULTS.md, "vLLM engine start"): the engine core runs
-# in the calling process rather than in two spawned processes that import torch and vLLM again; the KV cache
-# is 1 GiB instead of 30% of RAM; and the model runs eagerly instead of through inductor's compilation (as
+# make a start take seconds instead of a minute (bench/RESULTS.md, "vLLM engine start"): the toy's (the engine
+# core in the calling process rather than in two spawned processes that import torch and vLLM again; the KV
+# cache 1 GiB instead of 30% of RAM), and the model run eagerly instead of through inductor's compilation (as
 # vLLM's CPU CI runs it). `evalhub serve` still spawns vLLM's server and its engine-core process.
-os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+from evalhub.toy.engine import use_toy_vllm_settings  # noqa: E402
+
+use_toy_vllm_settings()
 os.environ.setdefault("VLLM_CPU_CI_ENV", "1")
 
 REPO = Path(__file__).resolve().parents[1]

@@ -102,6 +102,32 @@ def checkpoint_dtype(weights: str, dtype: str) -> str:
     return str(saved).removeprefix("torch.") if saved is not None else "auto"
 
 
+def prepare_first_engine(architecture: str) -> None:
+    """Do now what the first vLLM engine for `architecture` on a machine, and in a process, spends its first
+    half minute on, so that a caller with other work running can pay for it beside that work.
+
+    - vLLM inspects a model class in a subprocess that imports vLLM again (about 16 s on a 2-core host), then
+      caches what it learned under VLLM_CACHE_ROOT (vllm/model_executor/models/registry.py, inspect_model_cls).
+    - vLLM's CPU build compiles its logprob kernel with inductor at the first scored prompt, and inductor first
+      learns which vector instructions the CPU has by compiling and loading a test program for each (about
+      10 s; torch/_inductor/cpu_vec_isa.py, valid_vec_isa_list, kept for the process).
+
+    Both calls are private to vLLM and torch: a version without them only loses the head start, as the engine
+    does the same work when it starts.
+    """
+    from vllm import ModelRegistry
+
+    inspect = getattr(ModelRegistry, "_try_inspect_model_cls", None)
+    if inspect is not None:
+        inspect(architecture)
+    if is_cpu_build():
+        try:
+            from torch._inductor.cpu_vec_isa import pick_vec_isa
+        except ImportError:
+            return
+        pick_vec_isa()
+
+
 def start_engine(args: dict):
     from vllm import LLM
 
