@@ -44,8 +44,9 @@ def release_models() -> None:
     """Close the kept model, if any, and free its memory."""
     close, model = _kept["close"], _kept["model"]
     _kept.update(key=None, model=None, close=None)
-    if close is not None:
-        close(model)
+    if close is None:
+        return  # nothing was held, so there is nothing to free (a full collection takes half a second)
+    close(model)
     del model
     free_memory()
 
