@@ -134,13 +134,16 @@ def _loading_log() -> Path:
 
 
 def _load_later_steps(backend: str, log: Path) -> None:
-    """Import the LoRA training's libraries and the comparison's engine, with their import-time chatter in `log`."""
+    """Import the LoRA training's libraries, lm-eval and the comparison's engine, with their import-time chatter
+    in `log`."""
     from evalhub.generate import resolve_backend
     from evalhub.toy.families import DEFAULT_FAMILY, family
 
     log.unlink(missing_ok=True)
     with library_output_to(log, on_failure=progress):
-        import peft  # noqa: F401  (pyflakes: imported for its import time)
+        import datasets  # noqa: F401  (each imported for its import time: the LoRA's training, the benchmarks)
+        import lm_eval.evaluator  # noqa: F401
+        import peft  # noqa: F401
         import trl  # noqa: F401
 
         if resolve_backend(backend) == "vllm":
