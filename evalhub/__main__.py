@@ -1,3 +1,3 @@
-from evalhub.cli import main
+from evalhub.cli import run
 
-main()
+run()
