@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from evalhub.compare import CompareRequest, CompareResult, run_compare
+from evalhub.errors import UserError
 from evalhub.quiet import library_output_to, progress
 
 DEMO_STEPS = 80  # the toy LoRA learns the answer format in ~50 steps and then the suffixes
@@ -97,7 +98,9 @@ def _toy_world_while_loading(seed: int, backend: str) -> Path:
     except BaseException as error:
         _stop(child, interrupted=isinstance(error, KeyboardInterrupt))
         raise
-    if child.wait() != 0:
+    if child.wait() < 0:
+        raise UserError(f"the toy world's build was stopped by signal {-child.returncode}; run the demo again")
+    if child.returncode != 0:
         raise SystemExit(child.returncode)  # the child has said why, in one line
     return build_toy_world(seed=seed)
 
